@@ -1,0 +1,1 @@
+//! Cohort's decision core: pure Rust, no host calls.

@@ -1,0 +1,2 @@
+//! The http-wasm adapter.
+fn main() {}
