@@ -1,0 +1,1 @@
+//! The harness's one integration-test binary: each module is one area.
