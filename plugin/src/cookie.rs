@@ -1,0 +1,345 @@
+//! Cookie handling over raw bytes: reading `Cookie` request headers,
+//! rewriting them, and building `Set-Cookie` values.
+//!
+//! Everything works on bytes, never on `str`: browsers and hostile clients
+//! send non-UTF-8 and control bytes, and other cookies must pass through
+//! byte for byte.
+
+/// One `name=value` pair of a `Cookie` header, with surrounding whitespace
+/// trimmed. A pair without `=` has an empty value, as Go's `net/http` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair<'a> {
+    /// The whole pair as it stood in the header (trimmed).
+    pub raw: &'a [u8],
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+}
+
+/// Iterates the pairs of one `Cookie` header line, skipping empty segments
+/// (`;;`, trailing `;`).
+pub fn pairs(line: &[u8]) -> impl Iterator<Item = Pair<'_>> {
+    line.split(|&b| b == b';').filter_map(|segment| {
+        let raw = trim_ows(segment);
+        if raw.is_empty() {
+            return None;
+        }
+        let (name, value) = match raw.iter().position(|&b| b == b'=') {
+            Some(eq) => (trim_ows(&raw[..eq]), trim_ows(&raw[eq + 1..])),
+            None => (raw, &raw[raw.len()..]),
+        };
+        Some(Pair { raw, name, value })
+    })
+}
+
+/// Iterates the pairs of several `Cookie` header lines in order (HTTP/1.1
+/// clients may send more than one line).
+pub fn pairs_of<'a, L: AsRef<[u8]>>(lines: &'a [L]) -> impl Iterator<Item = Pair<'a>> {
+    lines.iter().flat_map(|line| pairs(line.as_ref()))
+}
+
+/// What the request's cookies say about one cookie name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lookup<'a> {
+    /// No pair of that name.
+    #[default]
+    Missing,
+    /// Exactly one pair of that name.
+    One(&'a [u8]),
+    /// Several pairs of that name; the first value is what Go's
+    /// `Request.Cookie` (and so Traefik's sticky logic) would read.
+    Duplicate(&'a [u8]),
+}
+
+impl<'a> Lookup<'a> {
+    /// The value Go would read, if any.
+    pub fn first(self) -> Option<&'a [u8]> {
+        match self {
+            Lookup::Missing => None,
+            Lookup::One(v) | Lookup::Duplicate(v) => Some(v),
+        }
+    }
+
+    /// True when the request carries exactly one pair of that name, with
+    /// exactly this value: nothing needs rewriting.
+    pub fn is_exactly(self, value: &[u8]) -> bool {
+        matches!(self, Lookup::One(v) if v == value)
+    }
+}
+
+/// Finds a cookie by exact (case-sensitive) name across all lines.
+pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
+    let mut found = Lookup::Missing;
+    for pair in pairs_of(lines) {
+        if pair.name == name {
+            found = match found {
+                Lookup::Missing => Lookup::One(pair.value),
+                Lookup::One(first) | Lookup::Duplicate(first) => Lookup::Duplicate(first),
+            };
+        }
+    }
+    found
+}
+
+/// Rewrites cookie lines into one `Cookie` header value in which each
+/// `(name, Some(value))` of `replacements` appears exactly once: the first
+/// pair of that name is replaced in place, later ones are dropped, and a
+/// missing one is appended. `(name, None)` drops every pair of that name.
+/// Every other pair is kept byte for byte and in order; lines are joined
+/// with `"; "` as HTTP/2 requires and Go does.
+pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
+    let capacity = lines.iter().map(|l| l.as_ref().len() + 2).sum::<usize>()
+        + replacements
+            .iter()
+            .map(|(n, v)| n.len() + v.map_or(0, <[u8]>::len) + 3)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(capacity);
+    let mut written = vec![false; replacements.len()];
+    for pair in pairs_of(lines) {
+        match replacements.iter().position(|(name, _)| *name == pair.name) {
+            Some(i) if written[i] => {}
+            Some(i) => {
+                written[i] = true;
+                if let (name, Some(value)) = replacements[i] {
+                    push_pair(&mut out, name, value);
+                }
+            }
+            None => {
+                separate(&mut out);
+                out.extend_from_slice(pair.raw);
+            }
+        }
+    }
+    for (i, (name, value)) in replacements.iter().enumerate() {
+        if let (false, Some(value)) = (written[i], value) {
+            push_pair(&mut out, name, value);
+        }
+    }
+    out
+}
+
+fn push_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    separate(out);
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(value);
+}
+
+fn separate(out: &mut Vec<u8>) {
+    if !out.is_empty() {
+        out.extend_from_slice(b"; ");
+    }
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// RFC 6265 `cookie-name` (an RFC 7230 token).
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 6265 `cookie-octet`s, non-empty: no whitespace, quotes, commas,
+/// semicolons, backslashes or control bytes, so a value can never inject
+/// attributes or another pair.
+pub fn is_cookie_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E))
+}
+
+/// `SameSite` attribute values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// The attributes shared by every cookie Cohort sets, validated at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes {
+    /// `None` writes a session cookie.
+    pub max_age: Option<u64>,
+    pub path: String,
+    pub domain: Option<String>,
+    pub secure: bool,
+    pub http_only: bool,
+    pub same_site: Option<SameSite>,
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Attributes {
+            max_age: Some(30 * 24 * 3600),
+            path: "/".into(),
+            domain: None,
+            secure: false,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+        }
+    }
+}
+
+impl Attributes {
+    /// The `; Path=/; Max-Age=…` tail of a `Set-Cookie` value. Computed once
+    /// at load so a request only concatenates.
+    pub fn suffix(&self) -> String {
+        let mut s = format!("; Path={}", self.path);
+        if let Some(domain) = &self.domain {
+            s.push_str("; Domain=");
+            s.push_str(domain);
+        }
+        if let Some(max_age) = self.max_age {
+            s.push_str(&format!("; Max-Age={max_age}"));
+        }
+        if self.secure {
+            s.push_str("; Secure");
+        }
+        if self.http_only {
+            s.push_str("; HttpOnly");
+        }
+        match self.same_site {
+            Some(SameSite::Strict) => s.push_str("; SameSite=Strict"),
+            Some(SameSite::Lax) => s.push_str("; SameSite=Lax"),
+            Some(SameSite::None) => s.push_str("; SameSite=None"),
+            None => {}
+        }
+        s
+    }
+}
+
+/// A full `Set-Cookie` value: `name=value` plus the precomputed suffix.
+pub fn set_cookie(name: &str, value: &[u8], suffix: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 1 + value.len() + suffix.len());
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.extend_from_slice(suffix.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(line: &[u8]) -> Vec<&[u8]> {
+        pairs(line).map(|p| p.name).collect()
+    }
+
+    #[test]
+    fn splits_pairs_and_trims_whitespace() {
+        let got: Vec<_> = pairs(b" a=1;b = 2 ;\tc=;d")
+            .map(|p| (p.name, p.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"a"[..], &b"1"[..]),
+                (b"b", b"2"),
+                (b"c", b""),
+                (b"d", b""),
+            ]
+        );
+    }
+
+    #[test]
+    fn skips_empty_segments() {
+        assert_eq!(names(b";;; a=1;;  ; b=2;"), vec![&b"a"[..], b"b"]);
+        assert!(pairs(b"").next().is_none());
+        assert!(pairs(b" ; ; ").next().is_none());
+    }
+
+    #[test]
+    fn lookup_is_exact_and_case_sensitive() {
+        let lines = [&b"xcanary=v2; Canary=v2"[..], b"canary=v1"];
+        assert_eq!(lookup(&lines, b"canary"), Lookup::One(b"v1"));
+        assert_eq!(lookup(&lines, b"nope"), Lookup::Missing);
+    }
+
+    #[test]
+    fn lookup_reports_duplicates_with_the_first_value() {
+        let lines = [&b"canary=v1; a=b"[..], b"canary=v2"];
+        let found = lookup(&lines, b"canary");
+        assert_eq!(found, Lookup::Duplicate(b"v1"));
+        assert_eq!(found.first(), Some(&b"v1"[..]));
+        assert!(!found.is_exactly(b"v1"));
+    }
+
+    #[test]
+    fn rewrite_replaces_in_place_and_keeps_others_byte_for_byte() {
+        let lines = [&b"a=1; canary=v1;  z=\xff\x01"[..]];
+        let out = rewrite(&lines, &[(b"canary", Some(b"v2"))]);
+        assert_eq!(out, b"a=1; canary=v2; z=\xff\x01");
+    }
+
+    #[test]
+    fn rewrite_drops_duplicates_and_joins_lines() {
+        let lines = [&b"canary=v2; a=1"[..], b"canary=v1; b=\"q\""];
+        let out = rewrite(&lines, &[(b"canary", Some(b"v1"))]);
+        assert_eq!(out, b"canary=v1; a=1; b=\"q\"");
+    }
+
+    #[test]
+    fn rewrite_appends_missing_pairs_in_order() {
+        let out = rewrite(
+            &[&b"a=1"[..]],
+            &[(b"canary", Some(b"v2")), (b"sticky", Some(b"abc"))],
+        );
+        assert_eq!(out, b"a=1; canary=v2; sticky=abc");
+        let empty: [&[u8]; 0] = [];
+        assert_eq!(rewrite(&empty, &[(b"canary", Some(b"v1"))]), b"canary=v1");
+    }
+
+    #[test]
+    fn rewrite_drops_pairs_replaced_by_none() {
+        let lines = [&b"sticky=forged; a=1; sticky=again"[..]];
+        let out = rewrite(&lines, &[(b"canary", Some(b"v1")), (b"sticky", None)]);
+        assert_eq!(out, b"a=1; canary=v1");
+    }
+
+    #[test]
+    fn validates_names_and_values() {
+        assert!(is_token("canary"));
+        assert!(is_token("__Host-canary"));
+        assert!(!is_token(""));
+        assert!(!is_token("a b"));
+        assert!(!is_token("a;b"));
+        assert!(is_cookie_value("v2"));
+        assert!(!is_cookie_value("v2; Domain=evil"));
+        assert!(!is_cookie_value("\"v2\""));
+        assert!(!is_cookie_value(""));
+    }
+
+    #[test]
+    fn builds_set_cookie_with_attributes() {
+        let attrs = Attributes {
+            max_age: Some(3600),
+            path: "/".into(),
+            domain: Some("example.com".into()),
+            secure: true,
+            http_only: true,
+            same_site: Some(SameSite::None),
+        };
+        let v = set_cookie("canary", b"v2", &attrs.suffix());
+        assert_eq!(
+            v,
+            b"canary=v2; Path=/; Domain=example.com; Max-Age=3600; Secure; HttpOnly; SameSite=None"
+        );
+        let session = Attributes {
+            max_age: None,
+            same_site: None,
+            http_only: false,
+            ..Attributes::default()
+        };
+        assert_eq!(session.suffix(), "; Path=/");
+    }
+}

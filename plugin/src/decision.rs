@@ -1,0 +1,401 @@
+//! The decision: from a request to a cohort and what to write.
+//!
+//! Precedence, first match wins:
+//! 1. **excluded** request (path, method or user agent): the cookie's cohort
+//!    if valid, else the default; never a `Set-Cookie`.
+//! 2. **override** (header or query parameter, optionally only from
+//!    `allowFrom` ranges): a variant name, `always` (the first non-default
+//!    variant) or `never` (the default); a query override also sets the cookie.
+//! 3. **cookie**: a known variant is honoured (drained ones too); a disabled
+//!    one sends its holder to the default (`rollback`); with
+//!    `stickiness: reevaluate` an active one is re-bucketed.
+//! 4. **bucket**: weighted rendezvous over the active variants, keyed by the
+//!    first configured key source present, else the visitor-id cookie, else
+//!    a freshly generated visitor id.
+//!
+//! The request is read through [`RequestView`] so that the adapter reads
+//! from the host only what a decision needs: a returning visitor costs one
+//! header read.
+
+use std::fmt;
+
+use crate::bucket::{self, Candidate, IdGenerator};
+use crate::config::{Config, KeySource, State, Stickiness};
+use crate::cookie::{self, Lookup};
+use crate::net;
+
+/// The request as the decision reads it. Each call may be a host call, so
+/// the decision calls each at most once and only when it needs it.
+pub trait RequestView {
+    type Bytes: AsRef<[u8]>;
+    /// All values of a header (names are case-insensitive).
+    fn header_values(&mut self, name: &str) -> Vec<Self::Bytes>;
+    fn method(&mut self) -> Self::Bytes;
+    /// The request target: path and query, as the client sent it.
+    fn uri(&mut self) -> Self::Bytes;
+    /// The client's address, `ip:port`.
+    fn source_addr(&mut self) -> Self::Bytes;
+}
+
+/// Why a request got its cohort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Excluded,
+    Override,
+    Cookie,
+    Reevaluated,
+    Rollback,
+    /// A new visitor, bucketed.
+    Assigned,
+    /// The cookie named no variant (unknown, removed or malformed): bucketed.
+    Reassigned,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Excluded => "excluded",
+            Reason::Override => "override",
+            Reason::Cookie => "cookie",
+            Reason::Reevaluated => "reevaluated",
+            Reason::Rollback => "rollback",
+            Reason::Assigned => "assigned",
+            Reason::Reassigned => "reassigned",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which key a bucketed decision used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsed {
+    None,
+    /// `keys[i]` of the configuration.
+    Configured(usize),
+    VisitorId,
+    NewVisitorId,
+}
+
+/// The outcome: the cohort and every write it calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub variant: usize,
+    pub reason: Reason,
+    pub key: KeyUsed,
+    /// The new `Cookie` request header, when the request's cookies do not
+    /// already say exactly this cohort (and sticky child).
+    pub cookie_header: Option<Vec<u8>>,
+    /// Whether to add the cohort's `Set-Cookie` to the response.
+    pub set_cohort_cookie: bool,
+    /// `Set-Cookie` for a newly generated visitor id.
+    pub visitor_set_cookie: Option<Vec<u8>>,
+}
+
+impl Decision {
+    /// One line for the debug log.
+    pub fn describe(&self, config: &Config) -> String {
+        let key = match self.key {
+            KeyUsed::None => String::new(),
+            KeyUsed::Configured(i) => format!(" key=keys[{i}]"),
+            KeyUsed::VisitorId => " key=visitor-id".into(),
+            KeyUsed::NewVisitorId => " key=visitor-id(new)".into(),
+        };
+        format!(
+            "cohort={} reason={}{key}{}",
+            config.variants[self.variant].name,
+            self.reason,
+            if self.set_cohort_cookie {
+                " set-cookie"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Decides the cohort of one request.
+pub fn decide<R: RequestView>(
+    config: &Config,
+    request: &mut R,
+    ids: &mut IdGenerator,
+    now_nanos: impl FnOnce() -> u128,
+) -> Decision {
+    let lines = request.header_values("Cookie");
+    let held = cookie::lookup(&lines, config.cookie_name.as_bytes());
+    let from_cookie = held.first().and_then(|v| config.variant_named(v));
+
+    let mut key = KeyUsed::None;
+    let mut visitor_set_cookie = None;
+    let (variant, reason, set_cohort_cookie) = if is_excluded(config, request) {
+        let variant = match from_cookie {
+            Some(i) if config.variants[i].state != State::Disabled => i,
+            _ => config.default,
+        };
+        (variant, Reason::Excluded, false)
+    } else if let Some((variant, persist)) = override_choice(config, request) {
+        let name = config.variants[variant].name.as_bytes();
+        (
+            variant,
+            Reason::Override,
+            persist && held.first() != Some(name),
+        )
+    } else {
+        match from_cookie {
+            Some(i) if config.variants[i].state == State::Disabled => {
+                (config.default, Reason::Rollback, true)
+            }
+            Some(i)
+                if config.stickiness == Stickiness::Reevaluate
+                    && config.variants[i].state == State::Active =>
+            {
+                match stable_key(config, request, &lines) {
+                    Some((k, used)) => {
+                        key = used;
+                        let b = bucket_of(config, &k);
+                        (
+                            b,
+                            Reason::Reevaluated,
+                            b != i || !held.is_exactly(config.variants[b].name.as_bytes()),
+                        )
+                    }
+                    None => (i, Reason::Cookie, false),
+                }
+            }
+            Some(i) => (i, Reason::Cookie, false),
+            None => {
+                let (k, used) = match stable_key(config, request, &lines) {
+                    Some(found) => found,
+                    None => {
+                        let addr = request.source_addr();
+                        let mut data: Vec<&[u8]> = vec![addr.as_ref()];
+                        data.extend(lines.iter().map(AsRef::as_ref));
+                        let id = ids.next_id(now_nanos(), &data);
+                        visitor_set_cookie = Some(cookie::set_cookie(
+                            &config.visitor_cookie,
+                            id.as_bytes(),
+                            &config.cookie_suffix,
+                        ));
+                        (id.into_bytes(), KeyUsed::NewVisitorId)
+                    }
+                };
+                key = used;
+                let reason = if held == Lookup::Missing {
+                    Reason::Assigned
+                } else {
+                    Reason::Reassigned
+                };
+                (bucket_of(config, &k), reason, true)
+            }
+        }
+    };
+
+    Decision {
+        variant,
+        reason,
+        key,
+        cookie_header: cookie_rewrite(config, variant, &lines, held),
+        set_cohort_cookie,
+        visitor_set_cookie,
+    }
+}
+
+/// The variant a key falls into among the active variants; the default
+/// when no active variant has weight.
+pub fn bucket_of(config: &Config, key: &[u8]) -> usize {
+    let candidates = config
+        .variants
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.state == State::Active)
+        .map(|(index, v)| Candidate {
+            index,
+            name: &v.name,
+            weight: v.weight,
+        });
+    bucket::assign(config.seed.as_bytes(), key, candidates).unwrap_or(config.default)
+}
+
+/// The request's `Cookie` header rewritten to name exactly this cohort (and
+/// its weighted sticky child), or `None` when it already does.
+fn cookie_rewrite<L: AsRef<[u8]>>(
+    config: &Config,
+    variant: usize,
+    lines: &[L],
+    held: Lookup,
+) -> Option<Vec<u8>> {
+    let name = config.variants[variant].name.as_bytes();
+    let mut replacements: Vec<(&[u8], Option<&[u8]>)> = Vec::with_capacity(2);
+    let mut dirty = !held.is_exactly(name);
+    replacements.push((config.cookie_name.as_bytes(), Some(name)));
+    if let Some(sticky) = &config.weighted_sticky_cookie {
+        let wanted = config.variants[variant]
+            .sticky_value
+            .as_deref()
+            .map(str::as_bytes);
+        let found = cookie::lookup(lines, sticky.as_bytes());
+        dirty |= match wanted {
+            Some(value) => !found.is_exactly(value),
+            // A variant without a weighted child: drop any (forged) sticky pair.
+            None => found != Lookup::Missing,
+        };
+        replacements.push((sticky.as_bytes(), wanted));
+    }
+    dirty.then(|| cookie::rewrite(lines, &replacements))
+}
+
+fn is_excluded<R: RequestView>(config: &Config, request: &mut R) -> bool {
+    let ex = &config.exclude;
+    if ex.is_empty() {
+        return false;
+    }
+    if !ex.methods.is_empty() {
+        let method = request.method();
+        let method = String::from_utf8_lossy(method.as_ref());
+        if ex.methods.iter().any(|m| m.eq_ignore_ascii_case(&method)) {
+            return true;
+        }
+    }
+    if !ex.paths.is_empty() {
+        let uri = request.uri();
+        let path = String::from_utf8_lossy(path_of(uri.as_ref()));
+        if ex.paths.iter().any(|re| re.is_match(&path)) {
+            return true;
+        }
+    }
+    if !ex.user_agents.is_empty() {
+        for agent in request.header_values("User-Agent") {
+            let agent = String::from_utf8_lossy(agent.as_ref());
+            if ex.user_agents.iter().any(|re| re.is_match(&agent)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The forced variant and whether to persist it, if the request carries a
+/// valid override from an allowed address.
+fn override_choice<R: RequestView>(config: &Config, request: &mut R) -> Option<(usize, bool)> {
+    let o = &config.overrides;
+    let mut wanted: Option<(Vec<u8>, bool)> = None;
+    if let Some(header) = &o.header {
+        wanted = request
+            .header_values(header)
+            .first()
+            .map(|v| (v.as_ref().trim_ascii().to_vec(), false));
+    }
+    if wanted.is_none()
+        && let Some(param) = &o.query
+    {
+        let uri = request.uri();
+        wanted = query_param(uri.as_ref(), param.as_bytes()).map(|v| (v.to_vec(), true));
+    }
+    let (value, persist) = wanted?;
+    let variant = resolve_override(config, &value)?;
+    if !o.allow_from.is_empty() {
+        let addr = request.source_addr();
+        let ip = net::source_ip(addr.as_ref())?;
+        if !o.allow_from.iter().any(|range| range.contains(ip)) {
+            return None;
+        }
+    }
+    Some((variant, persist))
+}
+
+fn resolve_override(config: &Config, value: &[u8]) -> Option<usize> {
+    let variant = if value.eq_ignore_ascii_case(b"always") {
+        config
+            .variants
+            .iter()
+            .enumerate()
+            .position(|(i, v)| i != config.default && v.state != State::Disabled)?
+    } else if value.eq_ignore_ascii_case(b"never") {
+        config.default
+    } else {
+        config.variant_named(value)?
+    };
+    (config.variants[variant].state != State::Disabled).then_some(variant)
+}
+
+/// The first configured key source present in the request, else the
+/// visitor-id cookie. Never generates.
+fn stable_key<R: RequestView, L: AsRef<[u8]>>(
+    config: &Config,
+    request: &mut R,
+    lines: &[L],
+) -> Option<(Vec<u8>, KeyUsed)> {
+    for (i, source) in config.keys.iter().enumerate() {
+        let key = match source {
+            KeySource::Header(name) => request
+                .header_values(name)
+                .into_iter()
+                .map(|v| v.as_ref().trim_ascii().to_vec())
+                .find(|v| !v.is_empty()),
+            KeySource::Cookie(name) => cookie::lookup(lines, name.as_bytes())
+                .first()
+                .filter(|v| !v.is_empty())
+                .map(<[u8]>::to_vec),
+            KeySource::ClientIp => {
+                let addr = request.source_addr();
+                net::source_ip(addr.as_ref()).map(|ip| ip.to_string().into_bytes())
+            }
+        };
+        if let Some(key) = key {
+            return Some((key, KeyUsed::Configured(i)));
+        }
+    }
+    cookie::lookup(lines, config.visitor_cookie.as_bytes())
+        .first()
+        .filter(|v| is_visitor_id(v))
+        .map(|v| (v.to_vec(), KeyUsed::VisitorId))
+}
+
+/// Visitor ids are 32 hex digits; anything else is treated as absent so a
+/// forged value cannot choose its bucket.
+fn is_visitor_id(v: &[u8]) -> bool {
+    v.len() == 32 && v.iter().all(u8::is_ascii_hexdigit)
+}
+
+/// The path of a request target, for `origin-form` (`/a?b`) and
+/// `absolute-form` (`http://host/a?b`) alike.
+fn path_of(uri: &[u8]) -> &[u8] {
+    let mut rest = uri;
+    if let Some(scheme_end) = find(rest, b"://") {
+        rest = &rest[scheme_end + 3..];
+        rest = match rest.iter().position(|&b| b == b'/') {
+            Some(slash) => &rest[slash..],
+            None => b"/",
+        };
+    }
+    let end = rest
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The raw value of the first query parameter named `name`.
+fn query_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let start = uri.iter().position(|&b| b == b'?')? + 1;
+    let query = &uri[start..];
+    let query = &query[..query.iter().position(|&b| b == b'#').unwrap_or(query.len())];
+    query.split(|&b| b == b'&').find_map(|pair| {
+        let (k, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        (k == name).then_some(v)
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests;
