@@ -1,1 +1,566 @@
+use super::*;
+use crate::config::Config;
+use proptest::prelude::*;
+use serde_json::{Value, json};
 
+/// An in-memory request that counts what the decision reads.
+#[derive(Default, Clone)]
+struct FakeRequest {
+    method: Vec<u8>,
+    uri: Vec<u8>,
+    addr: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+    reads: Vec<String>,
+}
+
+impl FakeRequest {
+    fn get(uri: &str) -> Self {
+        FakeRequest {
+            method: b"GET".to_vec(),
+            uri: uri.as_bytes().to_vec(),
+            addr: b"192.0.2.10:40000".to_vec(),
+            ..Default::default()
+        }
+    }
+    fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+    fn cookie(self, value: impl AsRef<[u8]>) -> Self {
+        self.header("Cookie", value)
+    }
+    fn from(mut self, addr: &str) -> Self {
+        self.addr = addr.as_bytes().to_vec();
+        self
+    }
+    fn method(mut self, method: &str) -> Self {
+        self.method = method.as_bytes().to_vec();
+        self
+    }
+}
+
+impl RequestView for FakeRequest {
+    type Bytes = Vec<u8>;
+    fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+        self.reads
+            .push(format!("header:{}", name.to_ascii_lowercase()));
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    fn method(&mut self) -> Vec<u8> {
+        self.reads.push("method".into());
+        self.method.clone()
+    }
+    fn uri(&mut self) -> Vec<u8> {
+        self.reads.push("uri".into());
+        self.uri.clone()
+    }
+    fn source_addr(&mut self) -> Vec<u8> {
+        self.reads.push("source_addr".into());
+        self.addr.clone()
+    }
+}
+
+fn config(v: Value) -> Config {
+    Config::from_value(&v).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn canary(percent: u32) -> Config {
+    config(json!({
+        "seed": "test",
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": percent.to_string()}],
+    }))
+}
+
+fn run(config: &Config, request: &mut FakeRequest) -> Decision {
+    let mut ids = IdGenerator::new(b"boot");
+    decide(config, request, &mut ids, || 1_700_000_000_000_000_000)
+}
+
+fn name(config: &Config, d: &Decision) -> String {
+    config.variants[d.variant].name.clone()
+}
+
+fn cookie_header(d: &Decision) -> String {
+    String::from_utf8_lossy(d.cookie_header.as_deref().unwrap_or_default()).into_owned()
+}
+
+#[test]
+fn a_new_visitor_is_assigned_and_gets_both_cookies() {
+    let c = canary(50);
+    let mut req = FakeRequest::get("/").cookie("session=abc");
+    let d = run(&c, &mut req);
+    assert_eq!(d.reason, Reason::Assigned);
+    assert_eq!(d.key, KeyUsed::NewVisitorId);
+    assert!(d.set_cohort_cookie);
+    let visitor = String::from_utf8(d.visitor_set_cookie.clone().expect("visitor id")).unwrap();
+    assert!(visitor.starts_with("cohort_id="), "{visitor}");
+    assert!(visitor.ends_with("; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax"));
+    assert_eq!(
+        cookie_header(&d),
+        format!("session=abc; canary={}", name(&c, &d))
+    );
+}
+
+#[test]
+fn a_returning_visitor_costs_one_header_read_and_writes_nothing() {
+    let c = canary(50);
+    let mut req = FakeRequest::get("/").cookie("a=1; canary=v2; b=2");
+    let d = run(&c, &mut req);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Cookie));
+    assert!(!d.set_cohort_cookie);
+    assert_eq!(d.visitor_set_cookie, None);
+    assert_eq!(d.cookie_header, None);
+    assert_eq!(req.reads, vec!["header:cookie"]);
+}
+
+#[test]
+fn the_visitor_id_cookie_keeps_the_assignment_across_lost_cohort_cookies() {
+    let c = canary(30);
+    let mut first = FakeRequest::get("/");
+    let d = run(&c, &mut first);
+    let set = String::from_utf8(d.visitor_set_cookie.expect("new id")).unwrap();
+    let pair = set.split(';').next().unwrap().to_owned();
+    // The cohort cookie is lost (or forged away); the id brings the same bucket.
+    let again = run(&c, &mut FakeRequest::get("/").cookie(&pair));
+    assert_eq!(again.key, KeyUsed::VisitorId);
+    assert_eq!(again.variant, d.variant);
+    assert_eq!(again.visitor_set_cookie, None);
+}
+
+#[test]
+fn forged_visitor_ids_are_ignored() {
+    let c = canary(30);
+    let d = run(&c, &mut FakeRequest::get("/").cookie("cohort_id=not-an-id"));
+    assert_eq!(d.key, KeyUsed::NewVisitorId);
+}
+
+#[test]
+fn unknown_and_malformed_cookie_values_are_reassigned() {
+    let c = canary(50);
+    for bad in [
+        "canary=v3",
+        "canary=",
+        "canary=\"v2\"",
+        "canary=V2",
+        "canary=v2;canary",
+    ] {
+        let d = run(&c, &mut FakeRequest::get("/").cookie(bad));
+        // `canary=v2;canary`: Go reads the first (v2), but a second pair
+        // exists, so the request is normalised even though v2 is kept.
+        if bad == "canary=v2;canary" {
+            assert_eq!((d.reason, name(&c, &d).as_str()), (Reason::Cookie, "v2"));
+            assert_eq!(cookie_header(&d), "canary=v2");
+            continue;
+        }
+        assert_eq!(d.reason, Reason::Reassigned, "{bad}");
+        assert!(d.set_cohort_cookie, "{bad}");
+        assert_eq!(
+            cookie_header(&d),
+            format!("canary={}", name(&c, &d)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_cohort_cookies_are_normalised_to_the_one_go_reads() {
+    let c = canary(50);
+    let mut req = FakeRequest::get("/")
+        .cookie("canary=v1; x=1")
+        .cookie("canary=v2");
+    let d = run(&c, &mut req);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Cookie));
+    assert_eq!(cookie_header(&d), "canary=v1; x=1");
+    assert!(!d.set_cohort_cookie);
+}
+
+#[test]
+fn a_disabled_variant_rolls_its_holders_back_to_the_default() {
+    let c = config(
+        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 20, "state": "disabled"}]}),
+    );
+    let d = run(&c, &mut FakeRequest::get("/").cookie("canary=v2"));
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Rollback));
+    assert!(d.set_cohort_cookie);
+    assert_eq!(cookie_header(&d), "canary=v1");
+    // And nobody new lands there.
+    for i in 0..500 {
+        let mut req = FakeRequest::get("/").header("X-Id", format!("{i}"));
+        assert_eq!(run(&c, &mut req).variant, 0);
+    }
+}
+
+#[test]
+fn a_drained_variant_keeps_its_holders_and_takes_nobody_new() {
+    let c = config(
+        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 50, "state": "drained"}]}),
+    );
+    let d = run(&c, &mut FakeRequest::get("/").cookie("canary=v2"));
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Cookie));
+    assert!(!d.set_cohort_cookie);
+    for _ in 0..300 {
+        let d = run(&c, &mut FakeRequest::get("/"));
+        assert_eq!(d.variant, 0);
+    }
+}
+
+#[test]
+fn configured_keys_are_used_in_order_and_agree_across_replicas() {
+    let c = config(json!({
+        "seed": "s",
+        "keys": ["header:X-User-Id", "cookie:session", "ip"],
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 50}],
+    }));
+    let mut a = FakeRequest::get("/")
+        .header("X-User-Id", "alice")
+        .cookie("session=zzz");
+    let d = run(&c, &mut a);
+    assert_eq!(d.key, KeyUsed::Configured(0));
+    assert_eq!(d.variant, bucket_of(&c, b"alice"));
+    assert_eq!(d.visitor_set_cookie, None);
+    // Another replica: other boot entropy, same answer.
+    let mut ids = IdGenerator::new(b"another replica");
+    let mut b = FakeRequest::get("/").header("X-User-Id", "alice");
+    assert_eq!(decide(&c, &mut b, &mut ids, || 42).variant, d.variant);
+
+    let d = run(&c, &mut FakeRequest::get("/").cookie("session=zzz"));
+    assert_eq!(d.key, KeyUsed::Configured(1));
+    assert_eq!(d.variant, bucket_of(&c, b"zzz"));
+
+    // The client IP without its port: a new connection keeps the cohort.
+    let d1 = run(&c, &mut FakeRequest::get("/").from("203.0.113.7:1111"));
+    let d2 = run(&c, &mut FakeRequest::get("/").from("203.0.113.7:2222"));
+    assert_eq!(d1.key, KeyUsed::Configured(2));
+    assert_eq!(d1.variant, d2.variant);
+    assert_eq!(d1.variant, bucket_of(&c, b"203.0.113.7"));
+}
+
+#[test]
+fn generated_ids_differ_between_instances_started_alike() {
+    // Two instances with the same boot entropy (the worst case), same
+    // request shape but different connections and clock readings.
+    let c = canary(50);
+    let mut ids_a = IdGenerator::new(b"same");
+    let mut ids_b = IdGenerator::new(b"same");
+    let mut cohorts = [0usize; 2];
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..400u32 {
+        let now = 1_700_000_000_000_000_000 + u128::from(i);
+        let da = decide(
+            &c,
+            &mut FakeRequest::get("/").from(&format!("10.0.0.1:{}", 1000 + i)),
+            &mut ids_a,
+            || now,
+        );
+        let db = decide(
+            &c,
+            &mut FakeRequest::get("/").from(&format!("10.0.0.2:{}", 1000 + i)),
+            &mut ids_b,
+            || now,
+        );
+        for d in [da, db] {
+            cohorts[d.variant] += 1;
+            assert!(seen.insert(d.visitor_set_cookie.expect("new id")));
+        }
+    }
+    // 800 visitors at 50 %: both cohorts well populated (sd ≈ 14).
+    assert!(cohorts[0] > 300 && cohorts[1] > 300, "{cohorts:?}");
+}
+
+#[test]
+fn header_overrides_follow_always_never_and_names() {
+    let c = config(json!({
+        "override": {"header": "X-Canary-Force"},
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 0}, {"name": "v3", "weight": 0, "state": "disabled"}],
+    }));
+    let cases = [
+        ("always", Some("v2")),
+        ("never", Some("v1")),
+        ("v2", Some("v2")),
+        ("ALWAYS", Some("v2")),
+        ("v3", None),
+        ("nope", None),
+        ("", None),
+    ];
+    for (value, want) in cases {
+        let mut req = FakeRequest::get("/")
+            .header("X-Canary-Force", value)
+            .cookie("canary=v1");
+        let d = run(&c, &mut req);
+        match want {
+            Some(v) => {
+                assert_eq!(
+                    (name(&c, &d).as_str(), d.reason),
+                    (v, Reason::Override),
+                    "{value}"
+                );
+                // A header override lasts one request: no cookie.
+                assert!(!d.set_cohort_cookie);
+            }
+            None => assert_eq!(
+                (name(&c, &d).as_str(), d.reason),
+                ("v1", Reason::Cookie),
+                "{value}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn query_overrides_persist_in_the_cookie() {
+    let c = config(json!({
+        "override": {"query": "cohort"},
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 0}],
+    }));
+    let d = run(&c, &mut FakeRequest::get("/page?x=1&cohort=v2#top"));
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Override));
+    assert!(d.set_cohort_cookie);
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/page?cohort=v2").cookie("canary=v2"),
+    );
+    assert!(!d.set_cohort_cookie, "already held");
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/page?xcohort=v2").cookie("canary=v1"),
+    );
+    assert_eq!(d.reason, Reason::Cookie);
+}
+
+#[test]
+fn overrides_from_outside_allowed_ranges_are_refused() {
+    let c = config(json!({
+        "override": {"header": "X-Canary-Force", "allowFrom": ["10.0.0.0/8", "::1"]},
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 0}],
+    }));
+    let allowed = ["10.1.2.3:5555", "[::1]:80"];
+    let refused = ["192.0.2.1:5555", "[::2]:80", "garbage", ""];
+    for addr in allowed {
+        let d = run(
+            &c,
+            &mut FakeRequest::get("/")
+                .from(addr)
+                .header("X-Canary-Force", "always"),
+        );
+        assert_eq!(d.reason, Reason::Override, "{addr}");
+    }
+    for addr in refused {
+        let d = run(
+            &c,
+            &mut FakeRequest::get("/")
+                .from(addr)
+                .header("X-Canary-Force", "always"),
+        );
+        assert_ne!(d.reason, Reason::Override, "{addr}");
+        assert_eq!(name(&c, &d), "v1");
+    }
+}
+
+#[test]
+fn excluded_requests_never_get_a_cookie_and_never_flicker() {
+    let c = config(json!({
+        "exclude": {"paths": ["^/healthz$", "^/static/"], "methods": ["OPTIONS"], "userAgents": ["(?i)bot"]},
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 100}],
+    }));
+    let excluded = [
+        FakeRequest::get("/healthz"),
+        FakeRequest::get("/static/app.js?v=3"),
+        FakeRequest::get("/").method("options"),
+        FakeRequest::get("/").header("User-Agent", "Googlebot/2.1"),
+        FakeRequest::get("http://example.com/healthz"),
+    ];
+    for mut req in excluded {
+        let d = run(&c, &mut req);
+        assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Excluded));
+        assert!(!d.set_cohort_cookie && d.visitor_set_cookie.is_none());
+    }
+    // A cookie holder keeps its cohort on excluded paths too.
+    let d = run(&c, &mut FakeRequest::get("/healthz").cookie("canary=v2"));
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Excluded));
+    // Not excluded: `/healthzz`, a path that merely contains `/static/`.
+    for uri in ["/healthzz", "/a/static/x"] {
+        assert_eq!(
+            run(&c, &mut FakeRequest::get(uri)).reason,
+            Reason::Assigned,
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn weighted_sticky_cookie_selects_the_child_and_replaces_forgeries() {
+    let c = config(json!({
+        "weightedSticky": {"cookie": "wrr"},
+        "variants": [
+            {"name": "v1", "service": "app-v1@file"},
+            {"name": "v2", "weight": 0, "state": "drained", "service": "app-v2@file"},
+        ],
+    }));
+    let v1 = crate::bucket::traefik_sticky_value("app-v1@file");
+    let v2 = crate::bucket::traefik_sticky_value("app-v2@file");
+    // A forged sticky value for the drained child, without its cohort cookie.
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/").cookie(format!("wrr={v2}; a=b")),
+    );
+    assert_eq!(name(&c, &d), "v1");
+    assert_eq!(cookie_header(&d), format!("wrr={v1}; a=b; canary=v1"));
+    // A correct request is left alone.
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/").cookie(format!("canary=v1; wrr={v1}")),
+    );
+    assert_eq!(d.cookie_header, None);
+    // A drained holder keeps its child.
+    let d = run(&c, &mut FakeRequest::get("/").cookie("canary=v2"));
+    assert_eq!(cookie_header(&d), format!("canary=v2; wrr={v2}"));
+}
+
+#[test]
+fn variants_without_a_child_drop_forged_sticky_pairs() {
+    let c = config(json!({
+        "weightedSticky": {"cookie": "wrr"},
+        "variants": [{"name": "v1", "service": "app-v1@file"}, {"name": "v2", "weight": 100}],
+    }));
+    let d = run(&c, &mut FakeRequest::get("/").cookie("wrr=abc; canary=v2"));
+    assert_eq!(cookie_header(&d), "canary=v2");
+}
+
+/// Visitors with cohort cookies and visitor ids, moved through a ramp.
+fn population(c: &Config, n: usize) -> Vec<(usize, String)> {
+    let mut ids = IdGenerator::new(b"pop");
+    (0..n)
+        .map(|i| {
+            let mut req = FakeRequest::get("/").from(&format!("10.0.{}.{}:1", i / 250, i % 250));
+            let d = decide(c, &mut req, &mut ids, || i as u128);
+            let set = String::from_utf8(d.visitor_set_cookie.expect("id")).unwrap();
+            (d.variant, set.split(';').next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn keep_never_moves_cookie_holders_when_weights_change() {
+    let before = canary(10);
+    let after = canary(30);
+    for (variant, id) in population(&before, 2_000) {
+        let cookie = format!("canary={}; {id}", before.variants[variant].name);
+        let d = run(&after, &mut FakeRequest::get("/").cookie(cookie));
+        assert_eq!(d.variant, variant);
+    }
+}
+
+#[test]
+fn reevaluate_ramps_move_only_the_users_they_must() {
+    let ramp = |from: u32, to: u32| {
+        let before = canary(from);
+        let mut after = canary(to);
+        after.stickiness = Stickiness::Reevaluate;
+        let (mut moved_in, mut moved_out) = (0, 0);
+        let people = population(&before, 4_000);
+        for (variant, id) in &people {
+            let cookie = format!("canary={}; {id}", before.variants[*variant].name);
+            let d = run(&after, &mut FakeRequest::get("/").cookie(cookie));
+            match (*variant, d.variant) {
+                (0, 1) => moved_in += 1,
+                (1, 0) => moved_out += 1,
+                _ => {}
+            }
+            assert_eq!(d.set_cohort_cookie, d.variant != *variant);
+        }
+        (moved_in, moved_out)
+    };
+    let (moved_in, moved_out) = ramp(10, 30);
+    assert_eq!(moved_out, 0, "ramp up moved canary users out");
+    // ~20 % of 4 000 = 800 (sd ≈ 25).
+    assert!((650..950).contains(&moved_in), "{moved_in}");
+    let (moved_in, moved_out) = ramp(30, 10);
+    assert_eq!(moved_in, 0, "ramp down moved stable users in");
+    assert!((650..950).contains(&moved_out), "{moved_out}");
+}
+
+#[test]
+fn split_over_many_new_visitors_follows_the_weights() {
+    let c = canary(20);
+    let people = population(&c, 20_000);
+    let canaries = people.iter().filter(|(v, _)| *v == 1).count();
+    // 20 000 at 20 %: sd ≈ 57; ±300 is over 5 sd.
+    assert!((3_700..4_300).contains(&canaries), "{canaries}");
+}
+
+#[test]
+fn describe_names_cohort_reason_and_key() {
+    let c = canary(0);
+    let d = run(&c, &mut FakeRequest::get("/"));
+    assert_eq!(
+        d.describe(&c),
+        "cohort=v1 reason=assigned key=visitor-id(new) set-cookie"
+    );
+}
+
+#[test]
+fn path_and_query_helpers() {
+    assert_eq!(path_of(b"/a/b?c=d"), b"/a/b");
+    assert_eq!(path_of(b"https://h:8443/x#f"), b"/x");
+    assert_eq!(path_of(b"http://h"), b"/");
+    assert_eq!(path_of(b""), b"");
+    assert_eq!(query_param(b"/?a=1&b=2&a=3", b"a"), Some(&b"1"[..]));
+    assert_eq!(query_param(b"/?flag&b", b"flag"), Some(&b""[..]));
+    assert_eq!(query_param(b"/path", b"a"), None);
+}
+
+fn any_config() -> impl Strategy<Value = Config> {
+    (0u32..=100, any::<bool>(), any::<bool>()).prop_map(|(pct, reevaluate, sticky)| {
+        let mut v = json!({
+            "override": {"header": "X-Force", "query": "cohort"},
+            "exclude": {"paths": ["^/health"]},
+            "keys": ["header:X-User", "ip"],
+            "stickiness": if reevaluate { "reevaluate" } else { "keep" },
+            "variants": [{"name": "v1", "service": "a"}, {"name": "v2", "weight": pct.to_string(), "service": "b"}],
+        });
+        if sticky {
+            v["weightedSticky"] = json!({"cookie": "wrr"});
+        } else {
+            v["variants"] = json!([{"name": "v1"}, {"name": "v2", "weight": pct.to_string()}]);
+        }
+        config(v)
+    })
+}
+
+proptest! {
+    /// Arbitrary bytes in every input: no panic, a valid variant, and every
+    /// Set-Cookie is a well-formed `name=value; attributes` with a safe value.
+    #[test]
+    fn hostile_requests_never_panic(
+        c in any_config(),
+        cookies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..4),
+        uri in proptest::collection::vec(any::<u8>(), 0..100),
+        addr in proptest::collection::vec(any::<u8>(), 0..40),
+        force in proptest::collection::vec(any::<u8>(), 0..12),
+        user in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+    ) {
+        let mut req = FakeRequest { method: b"GET".to_vec(), uri, addr, ..Default::default() };
+        for line in cookies { req = req.cookie(line); }
+        req = req.header("X-Force", force);
+        if let Some(user) = user { req = req.header("X-User", user); }
+        let d = run(&c, &mut req);
+        prop_assert!(d.variant < c.variants.len());
+        let mut set_cookies = Vec::new();
+        if d.set_cohort_cookie { set_cookies.push(c.variants[d.variant].set_cookie.clone()); }
+        set_cookies.extend(d.visitor_set_cookie.clone());
+        for sc in set_cookies {
+            let sc = String::from_utf8(sc).expect("ascii");
+            let value = sc.split(';').next().unwrap().split_once('=').unwrap().1;
+            prop_assert!(crate::cookie::is_cookie_value(value), "{}", sc);
+        }
+        if let Some(header) = &d.cookie_header {
+            let lines = [header];
+            let found = crate::cookie::lookup(&lines, c.cookie_name.as_bytes());
+            prop_assert!(found.is_exactly(c.variants[d.variant].name.as_bytes()));
+        }
+    }
+}
