@@ -1,1 +1,47 @@
-//! A wasmtime host for http-wasm guests.
+//! A wasmtime host for [http-wasm] guests that behaves like Traefik's.
+//!
+//! Traefik 3.7 runs wasm middleware through http-wasm-host-go on wazero
+//! 1.8. This crate runs the same guests on wasmtime, as a library for
+//! tests, benchmarks, a CLI and a reverse proxy, and reproduces Traefik's
+//! host where it differs from a naive one (see [`HostOptions::faithful`]).
+//!
+//! ```no_run
+//! use cohort_harness::{EchoBackend, Guest, HostOptions, Request};
+//!
+//! # fn main() -> cohort_harness::Result<()> {
+//! let wasm = std::fs::read("plugin.wasm").expect("a guest");
+//! let guest = Guest::load(&wasm, HostOptions::default().config_json(serde_json::json!({"percent": 10})))?;
+//! let backend = EchoBackend::new();
+//! let exchange = guest.handle(Request::get("/").header("Cookie", "a=b"), &backend)?;
+//! println!("{} after {} fuel", exchange.response.status, exchange.fuel);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! * [`model`]: [`Request`], [`Response`], [`Headers`], the [`Backend`]
+//!   that "next" calls and the recording [`EchoBackend`].
+//! * [`host`]: [`Guest`] (load, pool, [`Guest::handle`]) and [`Exchange`]
+//!   (the response plus what it cost).
+//! * [`abi`]: the host functions, the ABI table and its bit-packing.
+//! * [`check`]: the load-time compatibility check ([`check::inspect`]).
+//! * [`traefik`]: Traefik-faithful pieces (config stringification, fake
+//!   random, fake monotonic clock).
+//!
+//! [http-wasm]: https://http-wasm.io
+
+pub mod abi;
+pub mod check;
+pub mod error;
+pub mod host;
+pub mod model;
+pub mod traefik;
+
+pub mod lower;
+
+pub mod whoami;
+
+pub use abi::{BodyKind, Features, HeaderKind, HostCalls, Import, LogLevel};
+pub use check::{CheckPolicy, CompatReport};
+pub use error::{Error, Result};
+pub use host::{Exchange, Guest, GuestConfig, HostOptions, InstanceInfo, LogLine, LogSink, Stdio};
+pub use model::{Backend, BackendError, EchoBackend, Headers, Request, Response};

@@ -2,3 +2,5 @@
 
 // Test code may fail loudly: a panic is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conformance;
