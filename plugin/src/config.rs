@@ -337,8 +337,11 @@ fn parse_variants(value: Option<&Value>) -> Result<(Vec<Variant>, usize), Config
         let variants = vec![plain_variant("v1", FULL_WEIGHT), plain_variant("v2", 0)];
         return Ok((variants, 0));
     };
-    let Value::Array(items) = value else {
-        return Err(error("variants", "must be a list of {name, weight, ...}"));
+    let items = match value {
+        Value::Array(items) => items.as_slice(),
+        // Traefik hands an empty YAML list over as "".
+        Value::String(s) if s.is_empty() => &[],
+        _ => return Err(error("variants", "must be a list of {name, weight, ...}")),
     };
     if items.len() < 2 {
         return Err(error("variants", "needs at least two variants"));
@@ -928,6 +931,7 @@ mod tests {
             ),
             (json!({"variants": [{"name": "v1"}]}), "variants"),
             (json!({"variants": "v1,v2"}), "variants"),
+            (json!({"variants": ""}), "variants"),
             (json!({"cookie": {"sameSite": "none"}}), "cookie.sameSite"),
             (
                 json!({"cookie": {"sameSite": "sideways"}}),
