@@ -38,6 +38,13 @@ pub mod traefik;
 
 pub mod lower;
 
+/// Paths and sizes of the guest `build.rs` built: [`artifacts::PLUGIN_WASM`]
+/// is the shipped `plugin.wasm` (bulk memory lowered),
+/// [`artifacts::PLUGIN_WASM_UNLOWERED`] the compiler's output.
+pub mod artifacts {
+    include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+}
+
 pub mod whoami;
 
 pub use abi::{BodyKind, Features, HeaderKind, HostCalls, Import, LogLevel};

@@ -122,7 +122,9 @@ pub fn lower_bulk_memory(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
     match info.memory0_is_64 {
         Some(false) => {}
         Some(true) => {
-            return Err(LowerError::Unsupported("memory 0 is a 64-bit memory".into()));
+            return Err(LowerError::Unsupported(
+                "memory 0 is a 64-bit memory".into(),
+            ));
         }
         // Unreachable for a valid module: the instructions need a memory.
         None => return Err(LowerError::Unsupported("the module has no memory".into())),
@@ -177,7 +179,11 @@ fn scan(wasm: &[u8]) -> Result<ModuleInfo, LowerError> {
             Payload::Version {
                 encoding: wasmparser::Encoding::Component,
                 ..
-            } => return Err(LowerError::Unsupported("components are not supported".into())),
+            } => {
+                return Err(LowerError::Unsupported(
+                    "components are not supported".into(),
+                ));
+            }
             Payload::TypeSection(section) => {
                 for group in section {
                     let n = u32::try_from(group?.types().len()).unwrap_or(u32::MAX);
@@ -474,5 +480,8 @@ fn memory_fill_body() -> Function {
     f
 }
 
+// A `path` relative to this file's directory, so the module resolves the
+// same when `build.rs` includes this file.
 #[cfg(test)]
+#[path = "lower/tests.rs"]
 mod tests;

@@ -5,9 +5,10 @@
 
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, bail};
 use proptest::prelude::*;
+use wasmtime::error::Context as _;
 use wasmtime::{Engine, Instance, Linker, Memory, MemoryType, Module, Store, Trap};
+use wasmtime::{Result, bail};
 
 use super::{COPY_HELPER_NAME, FILL_HELPER_NAME, LowerError, count_bulk_memory, lower_bulk_memory};
 
@@ -98,10 +99,7 @@ fn both(func: &str, args: (u32, u32, u32)) -> Outcome {
     let fixture = fixture();
     let original = call(&fixture.original, func, args);
     let lowered = call(&fixture.lowered, func, args);
-    assert_eq!(
-        original.trap, lowered.trap,
-        "{func}{args:?}: traps differ"
-    );
+    assert_eq!(original.trap, lowered.trap, "{func}{args:?}: traps differ");
     assert!(
         original.memory == lowered.memory,
         "{func}{args:?}: memories differ at byte {:?}",
@@ -141,7 +139,11 @@ fn assert_copies(dst: u32, src: u32, len: u32) {
 
 fn assert_traps(func: &str, args: (u32, u32, u32)) {
     let outcome = both(func, args);
-    assert_eq!(outcome.trap, Some(Trap::MemoryOutOfBounds), "{func}{args:?}");
+    assert_eq!(
+        outcome.trap,
+        Some(Trap::MemoryOutOfBounds),
+        "{func}{args:?}"
+    );
     assert!(
         outcome.memory == initial_memory(),
         "{func}{args:?} wrote before trapping"
@@ -218,7 +220,10 @@ fn fill_writes_the_low_byte() {
     ] {
         let outcome = both("fill", (dst, value, len));
         assert_eq!(outcome.trap, None);
-        assert!(outcome.memory == fill(dst, value, len), "fill({dst}, {value}, {len})");
+        assert!(
+            outcome.memory == fill(dst, value, len),
+            "fill({dst}, {value}, {len})"
+        );
     }
 }
 
@@ -271,9 +276,13 @@ fn run_with_imports(wasm: &[u8], calls: &[[i32; 4]]) -> Result<(Vec<i32>, Vec<u8
     let mut store = Store::new(&engine, Vec::<i32>::new());
     let memory = Memory::new(&mut store, MemoryType::new(1, None))?;
     let mut linker = Linker::new(&engine);
-    linker.func_wrap("env", "log", |mut caller: wasmtime::Caller<'_, Vec<i32>>, x: i32| {
-        caller.data_mut().push(x);
-    })?;
+    linker.func_wrap(
+        "env",
+        "log",
+        |mut caller: wasmtime::Caller<'_, Vec<i32>>, x: i32| {
+            caller.data_mut().push(x);
+        },
+    )?;
     linker.func_wrap(
         "env",
         "log2",
@@ -296,7 +305,12 @@ fn module_with_imports_keeps_its_indices() -> Result<()> {
     let wasm = wat::parse_str(WITH_IMPORTS)?;
     let lowered = lower_bulk_memory(&wasm)?;
     assert_eq!(count_bulk_memory(&lowered)?, 0);
-    let calls = [[0, 100, 0, 12], [1, 200, 0x61, 3_000], [0, 5, 0, 4_000], [0, 0, 5, 4_000]];
+    let calls = [
+        [0, 100, 0, 12],
+        [1, 200, 0x61, 3_000],
+        [0, 5, 0, 4_000],
+        [0, 0, 5, 4_000],
+    ];
     let original = run_with_imports(&wasm, &calls)?;
     let after = run_with_imports(&lowered, &calls)?;
     assert_eq!(original.0, vec![42, 100, 1, 0x61, 5, 2, 0, 3]);
@@ -365,7 +379,10 @@ fn module_with_a_name_section_keeps_it() -> Result<()> {
     let lowered = lower_bulk_memory(&wasm)?;
     assert_eq!(section_list(&lowered)?, section_list(&wasm)?);
     for name in ["cohort-before", "cohort-after"] {
-        assert_eq!(custom_section(&lowered, name)?, custom_section(&wasm, name)?);
+        assert_eq!(
+            custom_section(&lowered, name)?,
+            custom_section(&wasm, name)?
+        );
     }
     assert_eq!(
         function_names(&lowered)?,
@@ -447,7 +464,10 @@ fn refuses_what_it_cannot_lower() -> Result<()> {
         lower_bulk_memory(b"\0asm\x01\0\0\0\x01"),
         Err(LowerError::Parse(_))
     ));
-    assert!(matches!(count_bulk_memory(b"not wasm"), Err(LowerError::Parse(_))));
+    assert!(matches!(
+        count_bulk_memory(b"not wasm"),
+        Err(LowerError::Parse(_))
+    ));
     Ok(())
 }
 
