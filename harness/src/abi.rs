@@ -864,6 +864,9 @@ pub(crate) fn request_uri(uri: &str) -> Result<String, Fault> {
     if uri.is_empty() {
         return Ok("/".to_owned());
     }
+    if uri == "*" {
+        return Ok("*".to_owned()); // OPTIONS *
+    }
     let fail = |why: &str| Fault(format!("parse {uri:?}: {why}"));
     if uri.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(fail("net/url: invalid control character in URL"));
@@ -1462,6 +1465,9 @@ mod tests {
         assert_eq!(uri("/a b?x=1").as_deref(), Ok("/a%20b?x=1"));
         assert_eq!(uri("http://h:80/p?q").as_deref(), Ok("/p?q"));
         assert_eq!(uri("/ok%2F?").as_deref(), Ok("/ok%2F?"));
+        assert_eq!(uri("mailto:x?y").as_deref(), Ok("/?y"));
+        assert_eq!(uri("*").as_deref(), Ok("*"));
+        assert!(uri("?x=1").is_err());
         assert!(uri("relative").is_err());
         assert!(uri("/bad%zz").is_err());
         assert!(uri("/nl\n").is_err());

@@ -617,8 +617,8 @@ impl CompatReport {
                         "lower them into plain loops after linking: our build's lowering pass \
                          (cohort_harness::lower::lower_bulk_memory), or \
                          `wasm-opt --llvm-memory-copy-fill-lowering` (binaryen 132 works; \
-                         Debian's 108 is too old); `-C target-feature=-bulk-memory` alone is \
-                         not enough because the precompiled std contains them"
+                         Debian's 108 is too old); for Rust, `-C target-feature=-bulk-memory` \
+                         alone is not enough because the precompiled std contains them"
                             .to_owned(),
                     ),
                 });
@@ -684,7 +684,7 @@ impl CompatReport {
             match self.exports.iter().find(|e| e.name == name) {
                 Some(e) => match &e.signature {
                     Some(sig) => writeln!(out, "  {name:<16} {sig}")?,
-                    None => writeln!(out, "  {name:<16} {}", e.kind.article())?,
+                    None => writeln!(out, "  {name:<16} ({})", e.kind.article())?,
                 },
                 None => writeln!(out, "  {name:<16} MISSING")?,
             }

@@ -521,9 +521,19 @@ fn guest_error(error: wasmtime::Error, function: &str, fuel_limit: u64) -> Error
             fuel: fuel_limit,
         };
     }
+    // The cause first, then where: like wazero's "wasm error: unreachable"
+    // followed by its "wasm stack trace".
+    let mut message = error.root_cause().to_string();
+    if let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let trace = trace.to_string();
+        if !trace.trim().is_empty() {
+            message.push('\n');
+            message.push_str(trace.trim_end());
+        }
+    }
     Error::Trap {
         function: function.to_owned(),
-        message: format!("{error:?}").trim_end().to_owned(),
+        message,
     }
 }
 
