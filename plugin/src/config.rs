@@ -122,6 +122,9 @@ pub struct Config {
     pub overrides: Override,
     pub exclude: Exclude,
     pub debug_header: Option<String>,
+    /// Log every decision at debug level. Off by default: Traefik's host
+    /// answers "enabled" for every level, so the guest cannot ask.
+    pub log_decisions: bool,
 }
 
 impl Config {
@@ -228,6 +231,10 @@ impl Config {
             Some(v) => parse_exclude(v)?,
         };
         let debug_header = root.header_name("debugHeader", None)?;
+        let log_decisions = match root.get("logDecisions") {
+            Some(v) => boolean("logDecisions", v)?,
+            None => false,
+        };
         root.finish()?;
 
         Ok(Config {
@@ -245,6 +252,7 @@ impl Config {
             overrides,
             exclude,
             debug_header,
+            log_decisions,
         })
     }
 

@@ -18,7 +18,7 @@ mod adapter {
     struct Cohort {
         config: Config,
         ids: RefCell<IdGenerator>,
-        /// Asked once: Traefik's log level is fixed for a middleware's life.
+        /// `logDecisions` and the host's debug level, asked once.
         debug: bool,
     }
 
@@ -100,10 +100,11 @@ mod adapter {
             }
         };
         let boot = now_nanos().to_be_bytes();
+        let debug = config.log_decisions && log::enabled(LOG_DEBUG);
         register(Cohort {
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
-            debug: log::enabled(LOG_DEBUG),
+            debug,
         });
     }
 }
