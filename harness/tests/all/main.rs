@@ -5,3 +5,5 @@
 
 mod conformance;
 mod shipped;
+mod support;
+mod traefik_seed;
