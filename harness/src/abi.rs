@@ -505,18 +505,18 @@ pub(crate) fn write_if_under_limit(
 /// The `buf_limit` rule for a list of strings: each is written followed by
 /// a NUL; returns `count << 32 | len` whether or not it was written (Go's
 /// `writeNULTerminated`). An empty list is `0`.
-pub(crate) fn write_nul_terminated(
+pub(crate) fn write_nul_terminated<S: AsRef<[u8]>>(
     memory: &mut [u8],
     buf: u32,
     buf_limit: u32,
-    items: &[&str],
+    items: &[S],
     field: &str,
 ) -> Result<u64, Fault> {
     if items.is_empty() {
         return Ok(0);
     }
     let count = len_u32(items.len(), field)?;
-    let bytes: usize = items.iter().map(|s| s.len() + 1).sum();
+    let bytes: usize = items.iter().map(|s| s.as_ref().len() + 1).sum();
     let len = len_u32(bytes, field)?;
     let packed = pack_count_len(count, len);
     if len > buf_limit {
@@ -525,7 +525,8 @@ pub(crate) fn write_nul_terminated(
     let out = guest_slice_mut(memory, buf, len, field)?;
     let mut at = 0;
     for item in items {
-        out[at..at + item.len()].copy_from_slice(item.as_bytes());
+        let item = item.as_ref();
+        out[at..at + item.len()].copy_from_slice(item);
         at += item.len();
         out[at] = 0;
         at += 1;
@@ -535,6 +536,11 @@ pub(crate) fn write_nul_terminated(
 
 fn read_string(memory: &[u8], ptr: u32, len: u32, field: &str) -> Result<String, Fault> {
     Ok(String::from_utf8_lossy(guest_slice(memory, ptr, len, field)?).into_owned())
+}
+
+/// The exact bytes of a guest region (header values: Go keeps them as is).
+fn read_bytes(memory: &[u8], ptr: u32, len: u32, field: &str) -> Result<Vec<u8>, Fault> {
+    Ok(guest_slice(memory, ptr, len, field)?.to_vec())
 }
 
 // ---------------------------------------------------------------------------
@@ -699,8 +705,8 @@ impl RequestState {
     /// way Go's reverse proxy writes it: headers added after the guest's,
     /// then `WriteHeader`, then the body, then trailers.
     pub fn write_backend_response(&mut self, response: Response) {
-        for (n, v) in response.headers.iter() {
-            self.wire.headers.append(n, v);
+        for (n, v) in response.headers.iter_bytes() {
+            self.wire.headers.append_bytes(n, v);
         }
         match &mut self.buffer {
             Some(buffer) => {
@@ -714,8 +720,8 @@ impl RequestState {
                 }
             }
         }
-        for (n, v) in response.trailers.iter() {
-            self.wire.trailers.append(n, v);
+        for (n, v) in response.trailers.iter_bytes() {
+            self.wire.trailers.append_bytes(n, v);
         }
     }
 
@@ -1041,14 +1047,12 @@ fn get_header_values(
     let map = header_map(state, kind);
     let request = state.request()?;
     let headers = headers_of(request, &map);
-    let values: Vec<String> = match map {
-        HeaderMap::ResponseTrailers { exact: true } => headers.get_all_exact(&name),
-        _ => headers.get_all(&name),
-    }
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    // Values travel as the exact bytes stored: Go's net/http passes
+    // non-UTF-8 header bytes through untouched.
+    let values = match map {
+        HeaderMap::ResponseTrailers { exact: true } => headers.get_all_exact_bytes(&name),
+        _ => headers.get_all_bytes(&name),
+    };
     write_nul_terminated(memory, buf, limit, &values, "header values")
 }
 
@@ -1102,17 +1106,17 @@ fn change_header(
     header_mutable(request, kind, op)?;
     let name = read_string(memory, name.0, name.1, "name")?;
     let value = match op {
-        HeaderOp::Remove => String::new(),
-        _ => read_string(memory, value.0, value.1, "value")?,
+        HeaderOp::Remove => Vec::new(),
+        _ => read_bytes(memory, value.0, value.1, "value")?,
     };
     let headers = headers_of(request, &map);
     let exact = matches!(map, HeaderMap::ResponseTrailers { exact: true });
     match (op, exact) {
         // http-wasm-host-go's addTrailer calls Header.Set: add replaces.
-        (HeaderOp::Set | HeaderOp::Add, true) => headers.set_exact(&name, &value),
+        (HeaderOp::Set | HeaderOp::Add, true) => headers.set_exact_bytes(&name, &value),
         (HeaderOp::Remove, true) => headers.remove_exact(&name),
-        (HeaderOp::Set, false) => headers.set(name, value),
-        (HeaderOp::Add, false) => headers.append(name, value),
+        (HeaderOp::Set, false) => headers.set_bytes(name, value),
+        (HeaderOp::Add, false) => headers.append_bytes(name, value),
         (HeaderOp::Remove, false) => {
             headers.remove(&name);
         }
@@ -1453,7 +1457,7 @@ mod tests {
         assert_eq!(packed.ok(), Some(pack_count_len(2, 20)));
         assert_eq!(&mem[..20], b"accept\0content-type\0");
         assert_eq!(
-            write_nul_terminated(&mut mem, 0, 32, &[], "n").ok(),
+            write_nul_terminated::<&str>(&mut mem, 0, 32, &[], "n").ok(),
             Some(0)
         );
     }

@@ -24,9 +24,68 @@ use std::fmt;
 /// * Names compare ASCII-case-insensitively and keep their original case.
 /// * Insertion order is kept, including between different names.
 /// * A name may carry several values ([`append`](Headers::append)).
+/// * Values are stored as the exact bytes given: Go's `net/http` (and so
+///   Traefik) passes header bytes that are not UTF-8 through untouched, and
+///   so does this host. The `_bytes` methods ([`append_bytes`],
+///   [`set_bytes`], [`get_bytes`], [`get_all_bytes`], [`iter_bytes`]) see
+///   them exactly. The text methods ([`get`], [`get_all`], [`iter`]) return
+///   UTF-8 values as they are and a non-UTF-8 value *lossily decoded*
+///   (each invalid sequence becomes U+FFFD), which is only for display.
+///
+/// [`append_bytes`]: Headers::append_bytes
+/// [`set_bytes`]: Headers::set_bytes
+/// [`get_bytes`]: Headers::get_bytes
+/// [`get_all_bytes`]: Headers::get_all_bytes
+/// [`iter_bytes`]: Headers::iter_bytes
+/// [`get`]: Headers::get
+/// [`get_all`]: Headers::get_all
+/// [`iter`]: Headers::iter
+///
+/// ```
+/// use cohort_harness::Headers;
+///
+/// let mut h = Headers::new();
+/// h.append_bytes("Cookie", b"a=\xff\x01".to_vec());
+/// assert_eq!(h.get_bytes("cookie"), Some(&b"a=\xff\x01"[..]));
+/// assert_eq!(h.get("cookie"), Some("a=\u{fffd}\u{1}"));
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    entries: Vec<(String, String)>,
+    entries: Vec<(String, Value)>,
+}
+
+/// One header value: its exact bytes, and a lossy decoding kept only when
+/// the bytes are not UTF-8 (so the text accessors can hand out `&str`).
+#[derive(Clone, PartialEq, Eq)]
+struct Value {
+    bytes: Vec<u8>,
+    /// `Some` exactly when `bytes` is not valid UTF-8.
+    lossy: Option<String>,
+}
+
+impl Value {
+    fn new(bytes: Vec<u8>) -> Self {
+        let lossy = match std::str::from_utf8(&bytes) {
+            Ok(_) => None,
+            Err(_) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        };
+        Value { bytes, lossy }
+    }
+
+    fn text(value: String) -> Self {
+        Value {
+            bytes: value.into_bytes(),
+            lossy: None,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.lossy {
+            Some(lossy) => lossy,
+            // `lossy` is None only when the bytes are UTF-8.
+            None => std::str::from_utf8(&self.bytes).unwrap_or_default(),
+        }
+    }
 }
 
 impl Headers {
@@ -35,40 +94,58 @@ impl Headers {
         Self::default()
     }
 
-    /// The first value of `name`, if any.
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a Value> + use<'a, 'n> {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name`, if any (lossily decoded if it is not
+    /// UTF-8; see [`get_bytes`](Headers::get_bytes)).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.values(name).next().map(Value::as_str)
     }
 
-    /// Every value of `name`, in order.
+    /// The first value of `name`, exactly as stored.
+    pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.values(name).next().map(|v| v.bytes.as_slice())
+    }
+
+    /// Every value of `name`, in order (non-UTF-8 ones lossily decoded;
+    /// see [`get_all_bytes`](Headers::get_all_bytes)).
     pub fn get_all(&self, name: &str) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.values(name).map(Value::as_str).collect()
     }
 
-    /// Every value of exactly `name` (case-sensitive), in order.
-    pub(crate) fn get_all_exact(&self, name: &str) -> Vec<&str> {
+    /// Every value of `name`, in order, exactly as stored.
+    pub fn get_all_bytes(&self, name: &str) -> Vec<&[u8]> {
+        self.values(name).map(|v| v.bytes.as_slice()).collect()
+    }
+
+    /// Every value of exactly `name` (case-sensitive), in order, as stored.
+    pub(crate) fn get_all_exact_bytes(&self, name: &str) -> Vec<&[u8]> {
         self.entries
             .iter()
             .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.bytes.as_slice())
             .collect()
     }
 
     /// Whether `name` has at least one value.
     pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        self.values(name).next().is_some()
     }
 
     /// Add a value after all existing ones (like Go's `Header.Add`).
     pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.entries.push((name.into(), value.into()));
+        self.entries.push((name.into(), Value::text(value.into())));
+    }
+
+    /// Add a value given as bytes (any bytes, UTF-8 or not) after all
+    /// existing ones.
+    pub fn append_bytes(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.entries.push((name.into(), Value::new(value.into())));
     }
 
     /// Replace every value of `name` with `value` (like Go's `Header.Set`).
@@ -76,8 +153,15 @@ impl Headers {
     /// The new value takes the place of the first old one, so a replaced
     /// header keeps its position; a new name goes at the end.
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        let value = value.into();
+        self.set_value(name.into(), Value::text(value.into()));
+    }
+
+    /// Like [`set`](Headers::set), with the value given as bytes.
+    pub fn set_bytes(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.set_value(name.into(), Value::new(value.into()));
+    }
+
+    fn set_value(&mut self, name: String, value: Value) {
         match self
             .entries
             .iter()
@@ -96,10 +180,12 @@ impl Headers {
         }
     }
 
-    /// Like [`set`](Headers::set) but matching `name` exactly (case-sensitive).
-    pub(crate) fn set_exact(&mut self, name: &str, value: &str) {
+    /// Like [`set_bytes`](Headers::set_bytes) but matching `name` exactly
+    /// (case-sensitive); the value goes at the end.
+    pub(crate) fn set_exact_bytes(&mut self, name: &str, value: &[u8]) {
         self.entries.retain(|(n, _)| n != name);
-        self.entries.push((name.to_owned(), value.to_owned()));
+        self.entries
+            .push((name.to_owned(), Value::new(value.to_vec())));
     }
 
     /// Remove every value of `name`; returns how many were removed.
@@ -125,9 +211,17 @@ impl Headers {
         names
     }
 
-    /// Every `(name, value)` pair in order.
+    /// Every `(name, value)` pair in order (non-UTF-8 values lossily
+    /// decoded; see [`iter_bytes`](Headers::iter_bytes)).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Every `(name, value)` pair in order, values exactly as stored.
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.bytes.as_slice()))
     }
 
     /// Number of `(name, value)` pairs.
@@ -143,7 +237,16 @@ impl Headers {
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        // Non-UTF-8 values show as byte strings so a test failure shows
+        // the exact bytes.
+        let mut list = f.debug_list();
+        for (n, v) in &self.entries {
+            match &v.lossy {
+                None => list.entry(&(n.as_str(), v.as_str())),
+                Some(_) => list.entry(&(n.as_str(), v.bytes.escape_ascii().to_string())),
+            };
+        }
+        list.finish()
     }
 }
 
@@ -152,7 +255,7 @@ impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
         Headers {
             entries: iter
                 .into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
+                .map(|(n, v)| (n.into(), Value::text(v.into())))
                 .collect(),
         }
     }
@@ -249,6 +352,12 @@ impl Request {
         self
     }
 
+    /// Append a header field whose value is these exact bytes (UTF-8 or not).
+    pub fn header_bytes(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.append_bytes(name, value);
+        self
+    }
+
     /// Append a trailer field.
     pub fn trailer(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.trailers.append(name, value);
@@ -331,6 +440,12 @@ impl Response {
     /// Append a header field.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.append(name, value);
+        self
+    }
+
+    /// Append a header field whose value is these exact bytes (UTF-8 or not).
+    pub fn header_bytes(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.append_bytes(name, value);
         self
     }
 
@@ -425,6 +540,16 @@ impl EchoBackend {
         self
     }
 
+    /// Add this header, as exact bytes, to every answer.
+    pub fn response_header_bytes(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.headers.append_bytes(name, value);
+        self
+    }
+
     /// Add this trailer to every answer.
     pub fn response_trailer(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.trailers.append(name, value);
@@ -453,8 +578,11 @@ impl EchoBackend {
     pub fn describe(request: &Request) -> Vec<u8> {
         let mut out =
             format!("{} {} {}\n", request.method, request.uri, request.protocol).into_bytes();
-        for (n, v) in request.headers.iter() {
-            out.extend_from_slice(format!("{n}: {v}\n").as_bytes());
+        for (n, v) in request.headers.iter_bytes() {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.push(b'\n');
         }
         out.push(b'\n');
         out.extend_from_slice(&request.body);
@@ -498,6 +626,38 @@ mod tests {
         let h = Headers::from([("Set-Cookie", "a=1"), ("set-cookie", "b=2")]);
         assert_eq!(h.get_all("SET-COOKIE"), vec!["a=1", "b=2"]);
         assert_eq!(h.names(), vec!["Set-Cookie"]);
+    }
+
+    #[test]
+    fn values_are_kept_as_exact_bytes() {
+        let mut h = Headers::new();
+        h.append("A", "text");
+        h.append_bytes("a", b"\xff\x00;\x80".to_vec());
+        h.append_bytes("B", "caf\u{e9}");
+        assert_eq!(h.get_all_bytes("A"), vec![&b"text"[..], b"\xff\x00;\x80"]);
+        // Text accessors: UTF-8 as is, the rest lossily decoded.
+        assert_eq!(h.get_all("a"), vec!["text", "\u{fffd}\u{0};\u{fffd}"]);
+        assert_eq!(h.get("b"), Some("caf\u{e9}"));
+        assert_eq!(
+            h.iter_bytes().map(|(_, v)| v.len()).collect::<Vec<_>>(),
+            vec![4, 4, 5]
+        );
+        h.set_bytes("A", b"\xfe".to_vec());
+        assert_eq!(h.get_bytes("a"), Some(&b"\xfe"[..]));
+        assert_eq!(h.len(), 2);
+        // Equality is on bytes: a lossy twin is a different value.
+        let mut lossy = Headers::new();
+        lossy.append("A", "\u{fffd}");
+        lossy.append("B", "caf\u{e9}");
+        assert_ne!(h, lossy);
+        assert!(format!("{h:?}").contains("\\xfe"), "{h:?}");
+    }
+
+    #[test]
+    fn echo_describes_exact_bytes() {
+        let req = Request::get("/").header_bytes("Cookie", b"a=\xff".to_vec());
+        let described = EchoBackend::describe(&req);
+        assert_eq!(described, b"GET / HTTP/1.1\nCookie: a=\xff\n\n");
     }
 
     #[test]

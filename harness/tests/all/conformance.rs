@@ -265,6 +265,113 @@ fn large_header_values_come_back_whole() {
     assert_eq!(ex.host_calls.get(Import::GetHeaderValues), 2);
 }
 
+/// Bytes that are not UTF-8, with a NUL-free control byte and a quote in them.
+const NOT_UTF8: &[u8] = b"a=\xff\xfe\x01; b=\"\x80\xc3\x28\"";
+
+#[test]
+fn non_utf8_header_values_reach_the_guest_byte_for_byte() {
+    let guest = load(&format!(
+        r#"(data (i32.const 100) "Cookie") {}"#,
+        on_request(
+            "(local $r i64)
+             (local.set $r (call $get_header_values (i32.const 0) (i32.const 100) (i32.const 6)
+                                                    (i32.const 4096) (i32.const 60000)))
+             (call $respond_packed (local.get $r))
+             (call $respond (i32.const 4096) (i32.wrap_i64 (local.get $r)))
+             (i64.const 0)"
+        )
+    ));
+    let ex = serve(
+        &guest,
+        Request::get("/")
+            .header_bytes("Cookie", NOT_UTF8)
+            .header("Cookie", "plain=1"),
+    );
+    let (count_len, values) = packed(&ex.response.body);
+    let mut want = NOT_UTF8.to_vec();
+    want.extend_from_slice(b"\0plain=1\0");
+    assert_eq!(values, want.as_slice());
+    assert_eq!(count_len, pack_count_len(2, want.len() as u32));
+}
+
+#[test]
+fn non_utf8_header_values_round_trip_through_the_guest_exactly() {
+    // The guest copies every X-In value to X-Out (request) and to a
+    // response header, then calls next: bytes in == bytes out, both ways.
+    let guest = load(&format!(
+        r#"(data (i32.const 100) "X-In") (data (i32.const 110) "X-Out") (data (i32.const 120) "X-Echo") {}"#,
+        on_request(
+            "(local $r i64) (local $len i32)
+             (local.set $r (call $get_header_values (i32.const 0) (i32.const 100) (i32.const 4)
+                                                    (i32.const 4096) (i32.const 60000)))
+             ;; one value: drop its NUL
+             (local.set $len (i32.sub (i32.wrap_i64 (local.get $r)) (i32.const 1)))
+             (call $set_header_value (i32.const 0) (i32.const 110) (i32.const 5) (i32.const 4096) (local.get $len))
+             (call $add_header_value (i32.const 1) (i32.const 120) (i32.const 6) (i32.const 4096) (local.get $len))
+             (i64.const 1)"
+        )
+    ));
+    let backend = EchoBackend::new();
+    let ex = serve_with(
+        &guest,
+        Request::get("/").header_bytes("X-In", NOT_UTF8),
+        &backend,
+    );
+    let sent = backend.last().unwrap();
+    assert_eq!(sent.headers.get_bytes("x-out"), Some(NOT_UTF8));
+    assert_eq!(sent.headers.get_bytes("x-in"), Some(NOT_UTF8));
+    assert_eq!(ex.response.headers.get_bytes("x-echo"), Some(NOT_UTF8));
+    // The echo body (what a backend received, as text on the wire) is exact too.
+    let line = [b"X-Out: ", NOT_UTF8, b"\n"].concat();
+    assert!(
+        ex.response
+            .body
+            .windows(line.len())
+            .any(|w| w == line.as_slice()),
+        "{:?}",
+        ex.response.body.escape_ascii().to_string()
+    );
+}
+
+#[test]
+fn guest_written_non_utf8_bytes_are_stored_exactly() {
+    // Bytes written from a data segment, not copied from the request.
+    let guest = load(&format!(
+        r#"(data (i32.const 100) "X-Raw") (data (i32.const 110) "\ff\80\01\7f") {}"#,
+        on_request(
+            "(call $set_header_value (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 110) (i32.const 4))
+             (call $add_header_value (i32.const 1) (i32.const 100) (i32.const 5) (i32.const 110) (i32.const 4))
+             (i64.const 1)"
+        )
+    ));
+    let backend = EchoBackend::new();
+    let ex = serve_with(&guest, Request::get("/"), &backend);
+    let raw: &[u8] = b"\xff\x80\x01\x7f";
+    assert_eq!(
+        backend.last().unwrap().headers.get_bytes("X-Raw"),
+        Some(raw)
+    );
+    assert_eq!(ex.response.headers.get_all_bytes("x-raw"), vec![raw]);
+    // The text view is lossy, and says so.
+    assert_eq!(
+        ex.response.headers.get("x-raw"),
+        Some("\u{fffd}\u{fffd}\u{1}\u{7f}")
+    );
+}
+
+#[test]
+fn backend_non_utf8_response_headers_reach_the_client_exactly() {
+    let guest = load(&on_request("(i64.const 1)"));
+    let backend = EchoBackend::new()
+        .response_header_bytes("Set-Cookie", NOT_UTF8)
+        .response_header("Set-Cookie", "ok=1");
+    let ex = serve_with(&guest, Request::get("/"), &backend);
+    assert_eq!(
+        ex.response.headers.get_all_bytes("set-cookie"),
+        vec![NOT_UTF8, b"ok=1"]
+    );
+}
+
 #[test]
 fn set_add_remove_request_headers_reach_next_in_order() {
     let guest = load(&format!(
