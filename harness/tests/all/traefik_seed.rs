@@ -2,55 +2,33 @@
 //! first its setup exactly as its users wrote it, checked against its own
 //! Verify section; then the same routers with Cohort assigning the cohort.
 //!
-//! Configs: `testdata/traefik/seed-canary-sticky*.yml`. Backends: two
-//! whoami pods per version (`Name: canary-v1|canary-v2`).
+//! Configs: `testdata/traefik/seed-canary-sticky.yml` (the seed as written)
+//! and the recipes `recipes/file/flat-routers.yml` and
+//! `recipes/file/multi-layer.yml` (with Cohort), at 50 % canary. Backends:
+//! two whoami pods per version (`Name: canary-v1|canary-v2`).
 
 use anyhow::{Context, Result, ensure};
-use cohort_harness::whoami::{Deployment, Reply};
+use cohort_harness::whoami::Reply;
 
 use crate::support::client::{Response, Visitor};
+use crate::support::recipes::{Backends, HOST, POD_STICKY as STICKY, canary};
 use crate::support::traefik::Traefik;
-use crate::support::{render, sticky_value, testdata};
+use crate::support::{sticky_value, testdata};
 
-const HOST: &str = "my-app-canary-sticky-prod.apps.example.com";
-const STICKY: &str = "my-sticky-cookie";
-
-/// Two pods per version, like the seed's `replicas: 2`.
-struct Backends {
-    v1: Deployment,
-    v2: Deployment,
+/// The seed's routers as its users wrote them.
+fn seed_as_written(backends: &Backends) -> Result<String> {
+    backends.render(&testdata("traefik/seed-canary-sticky.yml")?)
 }
 
-impl Backends {
-    fn start() -> Result<Self> {
-        Ok(Self {
-            v1: Deployment::start("canary-v1", 2)?,
-            v2: Deployment::start("canary-v2", 2)?,
-        })
-    }
+/// The seed's routers with Cohort on both (`recipes/file/flat-routers.yml`).
+fn seed_with_cohort(backends: &Backends) -> Result<String> {
+    backends.recipe("file/flat-routers.yml", &[canary("50")])
+}
 
-    /// The testdata config with these pods' addresses in place.
-    fn config(&self, file: &str) -> Result<String> {
-        render(
-            &testdata(&format!("traefik/{file}"))?,
-            &[
-                ("http://127.0.0.1:9101", self.v1.pods()[0].url()),
-                ("http://127.0.0.1:9102", self.v1.pods()[1].url()),
-                ("http://127.0.0.1:9201", self.v2.pods()[0].url()),
-                ("http://127.0.0.1:9202", self.v2.pods()[1].url()),
-            ],
-        )
-    }
-
-    /// The URL of the pod that wrote `reply` (Traefik's sticky cookie
-    /// value is the hash of it).
-    fn url_of(&self, reply: &Reply) -> Result<String> {
-        self.v1
-            .pod(&reply.hostname)
-            .or_else(|| self.v2.pod(&reply.hostname))
-            .map(|pod| pod.url())
-            .with_context(|| format!("no pod named {:?}", reply.hostname))
-    }
+/// The seed's versions behind multi-layer routing
+/// (`recipes/file/multi-layer.yml`).
+fn seed_with_cohort_multilayer(backends: &Backends) -> Result<String> {
+    backends.recipe("file/multi-layer.yml", &[canary("50")])
 }
 
 fn visitor(traefik: &Traefik) -> Visitor {
@@ -90,7 +68,7 @@ fn assert_sticky_cookie_for(backends: &Backends, response: &Response, reply: &Re
 #[test]
 fn traefik_seed_default_traffic_reaches_v1_with_a_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky.yml")?)?;
+    let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
     let (response, reply) = get(&mut visitor(&traefik))?;
     assert_eq!(reply.name, "canary-v1");
@@ -102,7 +80,7 @@ fn traefik_seed_default_traffic_reaches_v1_with_a_sticky_cookie() -> Result<()> 
 #[test]
 fn traefik_seed_canary_cookie_reaches_v2_with_its_own_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky.yml")?)?;
+    let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
     let mut tester = visitor(&traefik);
     tester.set_cookie("canary", "v2");
@@ -115,7 +93,7 @@ fn traefik_seed_canary_cookie_reaches_v2_with_its_own_sticky_cookie() -> Result<
 #[test]
 fn traefik_seed_sticky_cookie_pins_one_pod() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky.yml")?)?;
+    let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
     for canary in [None, Some("v2")] {
         // Without the sticky cookie, visitors are spread over both pods…
@@ -148,7 +126,7 @@ fn traefik_seed_sticky_cookie_pins_one_pod() -> Result<()> {
 #[test]
 fn traefik_seed_switching_version_gives_a_new_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky.yml")?)?;
+    let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
     let mut tester = visitor(&traefik);
     let (_, on_v1) = get(&mut tester)?;
@@ -276,7 +254,7 @@ fn user_ids(n: usize) -> impl Iterator<Item = Option<String>> {
 #[test]
 fn traefik_seed_with_cohort_assigns_new_visitors_and_keeps_them() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky-cohort.yml")?)?;
+    let traefik = Traefik::start(&seed_with_cohort(&backends)?)?;
 
     let cohorts = follow_new_visitors(&traefik, user_ids(16), false)?;
     // A 50/50 split of 16 fixed ids puts someone in each cohort (the
@@ -295,7 +273,7 @@ fn traefik_seed_with_cohort_same_user_same_cohort_everywhere() -> Result<()> {
     // Two Traefik replicas with the same config put a user in the same
     // cohort without sharing anything: the cohort is hash(seed, user).
     let backends = Backends::start()?;
-    let config = backends.config("seed-canary-sticky-cohort.yml")?;
+    let config = seed_with_cohort(&backends)?;
     let a = Traefik::start(&config)?;
     let b = Traefik::start(&config)?;
     let on_a = follow_new_visitors(&a, user_ids(8), false)?;
@@ -307,7 +285,7 @@ fn traefik_seed_with_cohort_same_user_same_cohort_everywhere() -> Result<()> {
 #[test]
 fn traefik_seed_with_cohort_multilayer_routes_the_first_request() -> Result<()> {
     let backends = Backends::start()?;
-    let traefik = Traefik::start(&backends.config("seed-canary-sticky-cohort-multilayer.yml")?)?;
+    let traefik = Traefik::start(&seed_with_cohort_multilayer(&backends)?)?;
 
     let cohorts = follow_new_visitors(&traefik, user_ids(16), true)?;
     assert!(cohorts.iter().any(|c| c == "v1"), "{cohorts:?}");
@@ -316,7 +294,7 @@ fn traefik_seed_with_cohort_multilayer_routes_the_first_request() -> Result<()> 
 
     // The same user ids get the same cohorts as with flat routers: the
     // cohort depends on the seed and the id, not on the routing.
-    let flat = Traefik::start(&backends.config("seed-canary-sticky-cohort.yml")?)?;
+    let flat = Traefik::start(&seed_with_cohort(&backends)?)?;
     assert_eq!(follow_new_visitors(&flat, user_ids(16), false)?, cohorts);
     assert!(traefik.errors().is_empty(), "{:#?}", traefik.errors());
     Ok(())
@@ -327,7 +305,7 @@ fn traefik_seed_adding_cohort_to_a_running_traefik() -> Result<()> {
     // The seed runs as written; then its config is replaced by the one with
     // Cohort, on the same Traefik (the file provider reloads it).
     let backends = Backends::start()?;
-    let mut traefik = Traefik::start(&backends.config("seed-canary-sticky.yml")?)?;
+    let mut traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
     let mut regular = User {
         visitor: visitor(&traefik),
@@ -340,7 +318,7 @@ fn traefik_seed_adding_cohort_to_a_running_traefik() -> Result<()> {
     tester.set_cookie("canary", "v2");
     assert_eq!(get(&mut tester)?.1.name, "canary-v2");
 
-    traefik.update_dynamic(&backends.config("seed-canary-sticky-cohort.yml")?)?;
+    traefik.update_dynamic(&seed_with_cohort(&backends)?)?;
 
     // The regular visitor now gets a cohort; the tester's hand-set
     // `canary=v2` is a valid cohort cookie and is kept.

@@ -15,19 +15,32 @@ pub struct Visitor {
     jar: Vec<(String, String)>,
 }
 
+/// The HTTP agent visitors use: no redirects, no proxy, statuses as
+/// responses, a 30 s bound per request. Clones share one connection pool
+/// (keep-alive), so many visitors can share one agent.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        // Loopback only: never route through an HTTP_PROXY of the environment.
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
 impl Visitor {
     /// A visitor with an empty jar that talks to `base`
     /// (e.g. `http://127.0.0.1:41235`).
     pub fn new(base: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            // Loopback only: never route through an HTTP_PROXY of the environment.
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build();
+        Self::with_agent(base, agent())
+    }
+
+    /// Like [`Visitor::new`], over `agent`'s connections: visitors that
+    /// share an agent share its keep-alive pool (never its cookies).
+    pub fn with_agent(base: &str, agent: ureq::Agent) -> Self {
         Self {
-            agent: config.into(),
+            agent,
             base: base.trim_end_matches('/').to_owned(),
             host: None,
             jar: Vec::new(),

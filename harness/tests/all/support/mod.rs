@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: a real Traefik ([`traefik`]),
-//! a visitor with a cookie jar ([`client`]), and the dynamic configs kept
+//! a visitor with a cookie jar ([`client`]), the user recipes under
+//! `recipes/` ([`recipes`], read with [`yaml`]) and the test-only configs
 //! under `testdata/traefik/`.
 
 pub mod client;
+pub mod recipes;
 pub mod traefik;
+pub mod yaml;
 
 use anyhow::{Context, Result, ensure};
 use sha2::{Digest, Sha256};
