@@ -730,8 +730,10 @@ impl<'a> Obj<'a> {
             if !self.used.contains(&key.as_str()) {
                 let mut known = self.used.clone();
                 known.sort_unstable();
+                // An empty key must still be named: `""`, not nothing.
+                let shown = if key.is_empty() { "\"\"" } else { key };
                 return Err(error(
-                    self.field(key),
+                    self.field(shown),
                     format!("unknown field (known here: {})", known.join(", ")),
                 ));
             }
@@ -982,6 +984,27 @@ mod tests {
             let e = err(value.clone());
             assert_eq!(e.field, field, "{value}: {e}");
             assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    /// Found by the `config` fuzz target: an unknown empty key gave an
+    /// error whose field was empty.
+    #[test]
+    fn an_unknown_empty_key_is_named() {
+        for (value, field) in [
+            (json!({"": 1}), "\"\""),
+            (json!({"cookie": {"": "x"}}), "cookie.\"\""),
+            (
+                json!({"variants": [{"name": "v1", "": 1}, {"name": "v2", "weight": 1}]}),
+                "variants[0].\"\"",
+            ),
+        ] {
+            let e = err(value.clone());
+            assert_eq!(e.field, field, "{value}: {e}");
+            assert!(
+                e.to_string().contains(&format!("{field}: unknown field")),
+                "{e}"
+            );
         }
     }
 
