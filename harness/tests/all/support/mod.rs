@@ -4,6 +4,7 @@
 //! under `testdata/traefik/`.
 
 pub mod client;
+pub mod crowd;
 pub mod recipes;
 pub mod traefik;
 pub mod yaml;
