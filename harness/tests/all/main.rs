@@ -14,5 +14,6 @@ mod traefik_patterns;
 mod traefik_rollout;
 mod traefik_scale;
 mod traefik_seed;
+mod traefik_soak;
 mod traefik_spoofing;
 mod transcripts;

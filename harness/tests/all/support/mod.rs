@@ -6,6 +6,7 @@
 pub mod client;
 pub mod crowd;
 pub mod recipes;
+pub mod soak;
 pub mod traefik;
 pub mod yaml;
 

@@ -101,13 +101,19 @@ impl Traefik {
 
     /// Like [`Traefik::start`], with another guest or manifest.
     pub fn start_with(options: &Options, dynamic: &str) -> Result<Self> {
+        Self::start_with_static(options, "", dynamic)
+    }
+
+    /// Like [`Traefik::start_with`], with `extra_static` (YAML, top-level
+    /// keys such as `accessLog:`) appended to the fixture's static config.
+    pub fn start_with_static(options: &Options, extra_static: &str, dynamic: &str) -> Result<Self> {
         check_traefik()?;
         // The free ports are found by binding and releasing them, so another
         // process may take one first: then Traefik cannot listen, and the
         // start is tried again on new ports.
         let mut last_error = None;
         for _ in 0..3 {
-            match Self::try_start(options, dynamic) {
+            match Self::try_start(options, extra_static, dynamic) {
                 Ok(traefik) => return Ok(traefik),
                 Err(e) if format!("{e:#}").contains("address already in use") => {
                     last_error = Some(e);
@@ -118,7 +124,7 @@ impl Traefik {
         Err(last_error.unwrap_or_else(|| anyhow!("Traefik did not start")))
     }
 
-    fn try_start(options: &Options, dynamic: &str) -> Result<Self> {
+    fn try_start(options: &Options, extra_static: &str, dynamic: &str) -> Result<Self> {
         let dir = fresh_dir()?;
         let plugin_dir = dir.join("plugins-local/src").join(MODULE);
         fs::create_dir_all(&plugin_dir)?;
@@ -133,7 +139,10 @@ impl Traefik {
         let admin = free_port()?;
         fs::write(
             dir.join("traefik.yml"),
-            static_config(web, admin, options.log_level),
+            format!(
+                "{}{extra_static}",
+                static_config(web, admin, options.log_level)
+            ),
         )?;
 
         let stdout = fs::File::create(dir.join("traefik.out"))?;
@@ -171,6 +180,12 @@ impl Traefik {
         format!("http://{}", self.web)
     }
 
+    /// `http://127.0.0.1:<port>` of the `admin` entry point (ping and the
+    /// fixture's generation marker; a test may route more to it).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
     /// Replaces the dynamic config and waits until Traefik serves it.
     ///
     /// A config Traefik rejects never becomes live: this then fails with the
@@ -189,6 +204,29 @@ impl Traefik {
         self.wait_for_generation(generation)?;
         self.generation = generation;
         Ok(())
+    }
+
+    /// The process id of `traefik`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Traefik's resident set size now (`VmRSS` in `/proc/<pid>/status`), in bytes.
+    pub fn rss_bytes(&self) -> Result<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .context("reading Traefik's /proc status")?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| anyhow!("no VmRSS in Traefik's /proc status"))?;
+        Ok(kb * 1024)
+    }
+
+    /// The directory Traefik runs in (its config, plugins and logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Traefik's log so far.
