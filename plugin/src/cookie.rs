@@ -5,8 +5,10 @@
 //! send non-UTF-8 and control bytes, and other cookies must pass through
 //! byte for byte.
 
-/// One `name=value` pair of a `Cookie` header, with surrounding whitespace
-/// trimmed. A pair without `=` has an empty value, as Go's `net/http` reads it.
+/// One `name=value` pair of a `Cookie` header, read as Go's `net/http` (and
+/// so Traefik) reads it: the pair and the name are trimmed of whitespace,
+/// the value is not (`a= b` has the value ` b`). A pair without `=` has an
+/// empty value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pair<'a> {
     /// The whole pair as it stood in the header (trimmed).
@@ -24,7 +26,12 @@ pub fn pairs(line: &[u8]) -> impl Iterator<Item = Pair<'_>> {
             return None;
         }
         let (name, value) = match raw.iter().position(|&b| b == b'=') {
-            Some(eq) => (trim_ows(&raw[..eq]), trim_ows(&raw[eq + 1..])),
+            // Not trimming the value keeps Cohort's reading equal to Go's:
+            // a pair Cohort finds already right (`wrr=<child>`) is one
+            // Traefik's weighted service reads the same way, and `wrr= <child>`
+            // (which Traefik reads as ` <child>`, matching no child) is
+            // rewritten rather than left for Traefik to ignore.
+            Some(eq) => (trim_ows(&raw[..eq]), &raw[eq + 1..]),
             None => (raw, &raw[raw.len()..]),
         };
         Some(Pair { raw, name, value })
@@ -237,7 +244,7 @@ mod tests {
 
     #[test]
     fn splits_pairs_and_trims_whitespace() {
-        let got: Vec<_> = pairs(b" a=1;b = 2 ;\tc=;d")
+        let got: Vec<_> = pairs(b" a=1;b =2 ;\tc=;d")
             .map(|p| (p.name, p.value))
             .collect();
         assert_eq!(
@@ -249,6 +256,24 @@ mod tests {
                 (b"d", b""),
             ]
         );
+    }
+
+    #[test]
+    fn values_keep_whitespace_after_the_equals_sign_as_go_reads_them() {
+        // Go's readCookies trims the pair and the name, never the value:
+        // `wrr= abc` is ` abc` to Traefik, which matches no weighted child.
+        let got: Vec<_> = pairs(b"wrr= abc; b = 2;c=\t3")
+            .map(|p| (p.name, p.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(&b"wrr"[..], &b" abc"[..]), (b"b", b" 2"), (b"c", b"\t3")]
+        );
+        let lines = [&b"canary= v2"[..]];
+        assert_eq!(lookup(&lines, b"canary"), Lookup::One(b" v2"));
+        assert!(!lookup(&lines, b"canary").is_exactly(b"v2"));
+        // Rewriting replaces the pair whole.
+        assert_eq!(rewrite(&lines, &[(b"canary", Some(b"v2"))]), b"canary=v2");
     }
 
     #[test]

@@ -421,6 +421,27 @@ fn weighted_sticky_cookie_selects_the_child_and_replaces_forgeries() {
 }
 
 #[test]
+fn pairs_go_reads_differently_are_rewritten() {
+    // Traefik reads `wrr= <v1>` as " <v1>", which selects no child: Cohort
+    // must not leave it in place as if it were right.
+    let c = config(json!({
+        "weightedSticky": {"cookie": "wrr"},
+        "variants": [{"name": "v1", "service": "app-v1@file"}, {"name": "v2", "weight": 0}],
+    }));
+    let v1 = crate::bucket::traefik_sticky_value("app-v1@file");
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/").cookie(format!("canary=v1; wrr= {v1}")),
+    );
+    assert_eq!(cookie_header(&d), format!("canary=v1; wrr={v1}"));
+    // `canary= v1` is no variant to Go either: reassigned and rewritten.
+    let d = run(&c, &mut FakeRequest::get("/").cookie("canary= v1"));
+    assert_eq!(d.reason, Reason::Reassigned);
+    assert!(d.set_cohort_cookie);
+    assert_eq!(cookie_header(&d), format!("canary=v1; wrr={v1}"));
+}
+
+#[test]
 fn variants_without_a_child_drop_forged_sticky_pairs() {
     let c = config(json!({
         "weightedSticky": {"cookie": "wrr"},
