@@ -6,6 +6,7 @@
 mod cohort;
 mod conformance;
 mod plugin;
+mod recipe_files;
 mod shipped;
 mod support;
 mod traefik_bad_config;

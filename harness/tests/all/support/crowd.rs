@@ -12,7 +12,6 @@ use super::recipes::HOST;
 /// One answered request.
 #[derive(Debug, Clone)]
 pub struct Step {
-    pub status: u16,
     /// The version that answered (`v1`, `v2`: whoami `Name: canary-<v>`).
     pub version: String,
     /// The pod that answered (whoami `Hostname:`).
@@ -66,7 +65,6 @@ pub fn step(visitor: &mut Visitor, path: &str, headers: &[(&str, &str)]) -> Resu
         .with_context(|| format!("unexpected whoami name {:?}", reply.name))?
         .to_owned();
     Ok(Step {
-        status: response.status,
         version,
         pod: reply.hostname.clone(),
         set_cookies: response.set_cookies()?,

@@ -75,16 +75,6 @@ impl Backends {
             .map(|pod| pod.url())
             .with_context(|| format!("no pod named {:?}", reply.hostname))
     }
-
-    /// Every pod's hostname, v1's first.
-    pub fn hostnames(&self) -> Vec<String> {
-        self.v1
-            .pods()
-            .iter()
-            .chain(self.v2.pods())
-            .map(|p| p.hostname().to_owned())
-            .collect()
-    }
 }
 
 /// Edit: v2's Cohort weight (10 in the recipes) to `percent`.
