@@ -5,7 +5,7 @@
 //! local plugin:
 //!
 //! ```text
-//! <tmp>/traefik.yml                                   static config
+//! <tmp>/traefik.yml                                   static config (from recipes/static/local-plugin.yml)
 //! <tmp>/plugins-local/src/<module>/.traefik.yml       the repo's manifest
 //! <tmp>/plugins-local/src/<module>/plugin.wasm        PLUGIN_WASM
 //! <tmp>/dynamic/config.yml                            the test's dynamic config
@@ -141,7 +141,7 @@ impl Traefik {
             dir.join("traefik.yml"),
             format!(
                 "{}{extra_static}",
-                static_config(web, admin, options.log_level)
+                static_config(web, admin, options.log_level)?
             ),
         )?;
 
@@ -339,32 +339,51 @@ fn check_traefik() -> Result<()> {
         .map_err(|e| anyhow!(e))
 }
 
-fn static_config(web: SocketAddr, admin: SocketAddr, log_level: &str) -> String {
-    format!(
-        r#"# Written by the Cohort end-to-end test fixture.
+/// The user recipe the static config is made of: every end-to-end test
+/// loads the plugin exactly as it tells users to.
+pub const STATIC_RECIPE: &str = "recipes/static/local-plugin.yml";
+
+/// The static config: [`STATIC_RECIPE`] with the fixture's loopback address
+/// for `web`, an `admin` entry point (ping and the generation marker), the
+/// `dynamic` directory, a log file, and no calls home.
+fn static_config(web: SocketAddr, admin: SocketAddr, log_level: &str) -> Result<String> {
+    let path = repo_root().join(STATIC_RECIPE);
+    let recipe =
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = super::render(
+        &recipe,
+        &[
+            (
+                "entryPoints:\n  web:\n    address: \":80\"\n",
+                format!(
+                    "entryPoints:\n  web:\n    address: \"{web}\"\n  admin:\n    address: \"{admin}\"\n"
+                ),
+            ),
+            (
+                "directory: /etc/traefik/dynamic",
+                "directory: dynamic".to_owned(),
+            ),
+            // Kept as it is, but it must be there: the plugin under ALIAS.
+            (
+                &format!("localPlugins:\n    {ALIAS}:\n      moduleName: {MODULE}\n"),
+                format!("localPlugins:\n    {ALIAS}:\n      moduleName: {MODULE}\n"),
+            ),
+        ],
+    )
+    .with_context(|| format!("{STATIC_RECIPE} no longer has the shape the fixture fills in"))?;
+    Ok(format!(
+        r#"# Written by the Cohort end-to-end test fixture from {STATIC_RECIPE}.
+{text}
 global:
   checkNewVersion: false
   sendAnonymousUsage: false
-entryPoints:
-  web:
-    address: "{web}"
-  admin:
-    address: "{admin}"
 ping:
   entryPoint: admin
-providers:
-  file:
-    directory: dynamic
-    watch: true
 log:
   level: {log_level}
   filePath: traefik.log
-experimental:
-  localPlugins:
-    {ALIAS}:
-      moduleName: {MODULE}
 "#
-    )
+    ))
 }
 
 fn marker_config(generation: u64) -> String {
