@@ -42,7 +42,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>> {
         current.push(Line {
             number,
             indent,
-            text: content[indent..].to_owned(),
+            text: content.trim_start_matches(' ').to_owned(),
         });
     }
     if !current.is_empty() {
@@ -131,7 +131,7 @@ fn sequence(lines: &[Line], pos: &mut usize, indent: usize) -> Result<Value> {
         if line.indent != indent || !is_item(&line.text) {
             break;
         }
-        let rest = line.text[1..].trim_start();
+        let rest = line.text.get(1..).unwrap_or_default().trim_start();
         let rest_indent = indent + (line.text.len() - rest.len());
         *pos += 1;
         if rest.is_empty() {
@@ -217,9 +217,11 @@ fn split_key(text: &str) -> Result<Option<(String, String)>> {
                 b'[' | b'{' if i == 0 || depth > 0 => depth += 1,
                 b']' | b'}' if depth > 0 => depth -= 1,
                 b':' if depth == 0 && (i + 1 == bytes.len() || bytes[i + 1] == b' ') => {
+                    // `:` is ASCII: both ends are character boundaries.
+                    let (key, rest) = text.split_at(i);
                     return Ok(Some((
-                        text[..i].trim().to_owned(),
-                        text[i + 1..].trim().to_owned(),
+                        key.trim().to_owned(),
+                        rest.trim_start_matches(':').trim().to_owned(),
                     )));
                 }
                 _ => {}
@@ -375,7 +377,7 @@ fn strip_comment(line: &str) -> Result<&str> {
             Some(_) => {}
             None => {
                 if b == b'#' && (i == 0 || bytes[i - 1] == b' ') {
-                    return Ok(&line[..i]);
+                    return Ok(line.get(..i).unwrap_or(line));
                 }
                 if (b == b'"' || b == b'\'') && token_start {
                     quote = Some(b);
