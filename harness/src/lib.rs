@@ -26,6 +26,9 @@
 //! * [`check`]: the load-time compatibility check ([`check::inspect`]).
 //! * [`traefik`]: Traefik-faithful pieces (config stringification, fake
 //!   random, fake monotonic clock).
+//! * [`run`], [`proxy`], [`simulate`], [`package`]: what the
+//!   `cohort-harness` CLI does (one request, a reverse proxy, synthetic
+//!   traffic, the plugin-catalog zip), as library code.
 //!
 //! [http-wasm]: https://http-wasm.io
 
@@ -45,6 +48,10 @@ pub mod artifacts {
     include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 }
 
+pub mod package;
+pub mod proxy;
+pub mod run;
+pub mod simulate;
 pub mod whoami;
 
 pub use abi::{BodyKind, Features, HeaderKind, HostCalls, Import, LogLevel};

@@ -3,8 +3,10 @@
 // Test code may fail loudly: a panic is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod cohort;
 mod conformance;
+mod serve;
 mod plugin;
 mod recipe_files;
 mod shipped;
