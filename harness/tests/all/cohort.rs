@@ -101,12 +101,6 @@ impl Visit {
         self.ex.backend_request.as_ref().expect("next was called")
     }
 
-    /// The backend's `Cookie` headers, exactly.
-    #[allow(dead_code)]
-    pub fn backend_cookie_lines(&self) -> Vec<&[u8]> {
-        self.backend().headers.get_all_bytes("Cookie")
-    }
-
     /// The backend's one `Cookie` header, as text (lossy for non-UTF-8).
     pub fn backend_cookie(&self) -> &str {
         let lines = self.backend().headers.get_all("Cookie");

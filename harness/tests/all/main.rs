@@ -6,6 +6,7 @@
 mod cli;
 mod cohort;
 mod conformance;
+mod hostile;
 mod serve;
 mod plugin;
 mod recipe_files;
