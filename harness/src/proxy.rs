@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ureq::SendBody;
 use ureq::config::AutoHeaderValue;
 
 use crate::host::Guest;
@@ -528,13 +529,16 @@ impl Upstream<'_> {
         if needs_length {
             builder = builder.header("Content-Length", request.body.len().to_string());
         }
-        let outgoing = builder
-            .body(request.body.clone())
-            .map_err(|e| format!("building the upstream request: {e}"))?;
-        let mut answer = self
-            .shared
-            .agent
-            .run(outgoing)
+        // No body at all (not an empty one, which ureq would announce as
+        // `Content-Length: 0`) for a bodiless GET, HEAD, DELETE, ...
+        let agent = &self.shared.agent;
+        let built = if needs_length {
+            builder.body(&request.body[..]).map(|r| agent.run(r))
+        } else {
+            builder.body(SendBody::none()).map(|r| agent.run(r))
+        };
+        let mut answer = built
+            .map_err(|e| format!("building the upstream request: {e}"))?
             .map_err(|e| format!("{url}: {e}"))?;
         let mut response = Response::new(answer.status().as_u16());
         for (n, v) in answer.headers() {

@@ -57,6 +57,8 @@ fn a_new_visitor_gets_its_cookie_and_the_backend_sees_x_canary() {
         "{reply:?}"
     );
     assert_eq!(reply.header("X-Forwarded-For"), Some("127.0.0.1"));
+    // A bodiless GET stays bodiless (no `Content-Length: 0` invented).
+    assert_eq!(reply.header("Content-Length"), None);
 
     // A returning visitor keeps its cohort and gets no new cookie.
     for _ in 0..3 {
