@@ -323,10 +323,40 @@ impl fmt::Debug for Guest {
     }
 }
 
+/// One engine for the process: every guest shares its compiled code cache.
 fn engine() -> Result<Engine> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
     let mut config = Config::new();
     config.consume_fuel(true);
-    Engine::new(&config).map_err(Error::host)
+    let engine = Engine::new(&config).map_err(Error::host)?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+/// Compiles `wasm`, or reuses the module compiled for the same bytes:
+/// Cranelift takes up to a second for Cohort, and tests, reloads and the
+/// simulator load the same guest again and again with other configs.
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+    use sha2::{Digest, Sha256};
+    /// Enough for every guest a test run or a simulation loads.
+    const CACHED_MODULES: usize = 32;
+    static MODULES: Mutex<Vec<([u8; 32], Module)>> = Mutex::new(Vec::new());
+    let digest: [u8; 32] = Sha256::digest(wasm).into();
+    if let Ok(cache) = MODULES.lock()
+        && let Some((_, module)) = cache.iter().find(|(d, _)| *d == digest)
+    {
+        return Ok(module.clone());
+    }
+    let module = Module::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+    if let Ok(mut cache) = MODULES.lock() {
+        if cache.len() >= CACHED_MODULES {
+            cache.remove(0);
+        }
+        cache.push((digest, module.clone()));
+    }
+    Ok(module)
 }
 
 impl Guest {
@@ -364,7 +394,7 @@ impl Guest {
         }
 
         let engine = engine()?;
-        let module = Module::new(&engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        let module = compile(&engine, wasm)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(Error::host)?;
