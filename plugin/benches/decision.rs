@@ -1,0 +1,162 @@
+//! The decision core, natively: what one request costs Cohort's own logic,
+//! without wasm and without host calls.
+//!
+//! `cargo bench -p cohort-plugin --bench decision`
+//!
+//! Request shapes (the same ones `harness/benches/guest.rs` and
+//! `cargo run --release -p cohort-harness --example costs` run through the
+//! real guest):
+//!
+//! | id                | config | request                                                    |
+//! |-------------------|--------|------------------------------------------------------------|
+//! | `new-visitor`     | seed   | no cookie, no key header: bucketed on a fresh visitor id    |
+//! | `returning`       | seed   | `canary=v1; cohort_id=<id>`: the cookie is honoured          |
+//! | `30-cookies`      | seed   | 30 unrelated cookies, then `canary=v1`                      |
+//! | `new-30-cookies`  | seed   | 30 unrelated cookies and no cohort: a new visitor           |
+//! | `4kb-cookie`      | seed   | a 4 KB analytics cookie, then `canary=v1`                   |
+//! | `override`        | full   | `X-Cohort: v2` override header, cookie `canary=v1`          |
+//! | `excluded`        | full   | `GET /healthz`, no cookie                                   |
+//! | `returning`       | full   | as above, with exclusions and overrides configured          |
+//!
+//! "seed" is the configuration of `testdata/traefik/seed-canary-sticky-cohort.yml`;
+//! "full" adds an override header and query parameter and excluded paths.
+//! Each host read is modelled as an owned copy, as the guest gets it.
+
+use std::hint::black_box;
+
+use cohort::bucket::IdGenerator;
+use cohort::{Config, RequestView, decide};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+
+/// A request as the adapter sees it: every read returns an owned copy.
+#[derive(Clone)]
+struct Native {
+    method: &'static [u8],
+    uri: String,
+    addr: &'static [u8],
+    headers: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl Native {
+    fn get(uri: &str) -> Self {
+        Native {
+            method: b"GET",
+            uri: uri.into(),
+            addr: b"192.0.2.10:40000",
+            headers: vec![
+                ("Host", b"my-app.example.com".to_vec()),
+                ("User-Agent", b"Mozilla/5.0 (X11; Linux x86_64)".to_vec()),
+            ],
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl RequestView for Native {
+    type Bytes = Vec<u8>;
+    fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    fn method(&mut self) -> Vec<u8> {
+        self.method.to_vec()
+    }
+    fn uri(&mut self) -> Vec<u8> {
+        self.uri.as_bytes().to_vec()
+    }
+    fn source_addr(&mut self) -> Vec<u8> {
+        self.addr.to_vec()
+    }
+}
+
+const SEED: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}],"visitorCookie":"cohort_id"}"#;
+
+const FULL: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"exclude":{"paths":["^/(healthz|metrics)$","^/static/"]},"header":"X-Canary","keys":["header:X-User-Id"],"override":{"header":"X-Cohort","query":"cohort"},"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}],"visitorCookie":"cohort_id"}"#;
+
+const VISITOR: &str = "0123456789abcdef0123456789abcdef";
+
+fn returning() -> Native {
+    Native::get("/").header("Cookie", format!("canary=v1; cohort_id={VISITOR}"))
+}
+
+fn shapes() -> Vec<(&'static str, &'static str, Native)> {
+    let thirty = (0..30)
+        .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let big = format!(
+        "_analytics={}; canary=v1; cohort_id={VISITOR}",
+        "x".repeat(4096 - 60)
+    );
+    vec![
+        ("seed", "new-visitor", Native::get("/")),
+        ("seed", "returning", returning()),
+        (
+            "seed",
+            "30-cookies",
+            Native::get("/").header(
+                "Cookie",
+                format!("{thirty}; canary=v1; cohort_id={VISITOR}"),
+            ),
+        ),
+        (
+            "seed",
+            "new-30-cookies",
+            Native::get("/").header("Cookie", thirty.clone()),
+        ),
+        ("seed", "4kb-cookie", Native::get("/").header("Cookie", big)),
+        ("full", "returning", returning()),
+        ("full", "override", returning().header("X-Cohort", "v2")),
+        ("full", "excluded", Native::get("/healthz")),
+    ]
+}
+
+fn config(name: &str) -> Config {
+    let json = if name == "seed" { SEED } else { FULL };
+    Config::from_json(json.as_bytes()).expect("the benchmark configuration is valid")
+}
+
+fn bench_decide(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide");
+    for (config_name, shape, request) in shapes() {
+        let config = config(config_name);
+        let mut ids = IdGenerator::new(b"boot");
+        group.bench_with_input(
+            BenchmarkId::new(config_name, shape),
+            &request,
+            |b, request| {
+                b.iter_batched_ref(
+                    || request.clone(),
+                    |request| {
+                        black_box(decide(&config, request, &mut ids, || {
+                            1_700_000_000_000_000_000
+                        }))
+                    },
+                    BatchSize::SmallInput,
+                );
+            },
+        );
+    }
+    group.finish();
+}
+
+fn bench_config(c: &mut Criterion) {
+    let mut group = c.benchmark_group("config");
+    for name in ["seed", "full"] {
+        let json = if name == "seed" { SEED } else { FULL };
+        group.bench_with_input(BenchmarkId::new("parse", name), json, |b, json| {
+            b.iter(|| black_box(Config::from_json(black_box(json.as_bytes()))));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decide, bench_config);
+criterion_main!(benches);

@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# What Cohort costs inside a real Traefik, next to what Traefik costs without
+# it. One command:
+#
+#   bash scripts/bench-traefik.sh
+#
+# One Traefik 3.7.15 on 127.0.0.1 serves five routes to one nginx on
+# 127.0.0.1 (`return 200`), and `wrk -t1 -c16` drives each route in turn,
+# interleaved, ROUNDS times for DURATION seconds:
+#
+#   plain             no middleware
+#   headers           Traefik's `headers` middleware setting two request headers
+#   noop-wasm         a wasm guest that does nothing (harness/benches/noop.wat)
+#   cohort-returning  Cohort, every request a returning visitor (valid cookie)
+#   cohort-new        Cohort, every request a new visitor (no cohort cookie)
+#
+# Per route: median req/s, p50/p99 latency, and Traefik's CPU time per
+# request (utime+stime from /proc/<pid>/stat over the run, divided by the
+# requests served), each also as a ratio to `plain`. Prints the table and
+# writes it, with the machine and versions, to BENCHMARKS.md.
+#
+# Environment:
+#   ROUNDS=3 DURATION=3 WARMUP=2 CONNECTIONS=16 THREADS=1
+#   OUT=BENCHMARKS.md   (relative to the repository; OUT= to skip writing)
+#   EXTRA_WASM="name=/path/a.wasm other=/path/b.wasm"   more Cohort builds
+#       to compare side by side (routes name-returning and name-new)
+#   EXTRA_COOKIE="a=1; b=2"   cookies every request carries in front of the
+#       route's own (e.g. 30 analytics cookies, as browsers send)
+#   NOTE="..."          a line about the machine's state for the report
+#
+# Installs wrk and nginx-light with apt-get if missing, and Traefik with
+# scripts/setup.sh. Everything it starts is stopped on exit.
+set -euo pipefail
+
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-3}"
+WARMUP="${WARMUP:-2}"
+CONNECTIONS="${CONNECTIONS:-16}"
+THREADS="${THREADS:-1}"
+EXTRA_WASM="${EXTRA_WASM:-}"
+EXTRA_COOKIE="${EXTRA_COOKIE:-}"
+NOTE="${NOTE:-}"
+TRAEFIK_VERSION="3.7.15"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${OUT-BENCHMARKS.md}"
+COMMAND="bash scripts/bench-traefik.sh"
+[ "$ROUNDS" != 3 ] && COMMAND="ROUNDS=$ROUNDS $COMMAND"
+[ "$DURATION" != 3 ] && COMMAND="DURATION=$DURATION $COMMAND"
+[ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
+
+say() { printf 'bench-traefik: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} with apt-get"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+if ! command -v traefik >/dev/null 2>&1 \
+    || [ "$(traefik version 2>/dev/null | awk '/^Version:/ {print $2; exit}')" != "$TRAEFIK_VERSION" ]; then
+    bash "$ROOT/scripts/setup.sh" >&2
+fi
+TRAEFIK="$(command -v pyenv >/dev/null 2>&1 && pyenv which traefik 2>/dev/null || command -v traefik)"
+
+# --- scratch directory and cleanup --------------------------------------------
+WORK="$(mktemp -d -t cohort-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# --- guests --------------------------------------------------------------------
+say "building the guests (cargo, release)"
+(cd "$ROOT" && cargo run --quiet --release -p cohort-harness --example bench_guests -- "$WORK/guests") >&2
+install_plugin() { # module wasm
+    local dir="$WORK/plugins-local/src/$1"
+    mkdir -p "$dir"
+    cp "$2" "$dir/plugin.wasm"
+    cat >"$dir/.traefik.yml" <<EOF
+displayName: $1
+type: middleware
+runtime: wasm
+summary: benchmark guest $1
+testData: {}
+EOF
+}
+install_plugin cohort "$WORK/guests/cohort.wasm"
+install_plugin noop "$WORK/guests/noop.wasm"
+EXTRA_NAMES=()
+for pair in $EXTRA_WASM; do
+    name="${pair%%=*}"
+    install_plugin "x$name" "${pair#*=}"
+    EXTRA_NAMES+=("$name")
+done
+
+# --- nginx -----------------------------------------------------------------------
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { default_type text/plain; return 200 "ok\n"; }
+    }
+}
+EOF
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
+PIDS+=($!)
+
+# --- traefik -----------------------------------------------------------------------
+WEB_PORT="$(free_port)"
+PING_PORT="$(free_port)"
+VISITOR="0123456789abcdef0123456789abcdef"
+ANALYTICS="${EXTRA_COOKIE:+$EXTRA_COOKIE; }_ga=GA1.2.1000000.1700000000"
+SHOWN="${EXTRA_COOKIE:+<${#EXTRA_COOKIE} bytes of EXTRA_COOKIE>; }_ga=GA1.2.1000000.1700000000"
+COHORT_CONFIG='
+          seed: my-app-canary-2026
+          variants:
+            - {name: v1, weight: 50}
+            - {name: v2, weight: 50}
+          cookie: {name: canary, maxAge: 2592000, path: /, secure: true, httpOnly: true, sameSite: lax}
+          header: X-Canary
+          keys: ["header:X-User-Id"]
+          visitorCookie: cohort_id'
+
+{
+    cat <<EOF
+entryPoints:
+  web: {address: "127.0.0.1:$WEB_PORT"}
+  ping: {address: "127.0.0.1:$PING_PORT"}
+ping: {entryPoint: ping}
+global: {checkNewVersion: false, sendAnonymousUsage: false}
+log: {level: ERROR, filePath: $WORK/traefik.log}
+providers: {file: {filename: $WORK/dynamic.yml}}
+experimental:
+  localPlugins:
+    cohort: {moduleName: cohort}
+    noop: {moduleName: noop}
+EOF
+    for name in "${EXTRA_NAMES[@]}"; do
+        echo "    x$name: {moduleName: x$name}"
+    done
+} >"$WORK/traefik.yml"
+
+ROUTES=(plain headers noop-wasm cohort-returning cohort-new)
+for name in "${EXTRA_NAMES[@]}"; do
+    ROUTES+=("$name-returning" "$name-new")
+done
+{
+    cat <<EOF
+http:
+  services:
+    nginx:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$NGINX_PORT"}]
+  middlewares:
+    two-headers:
+      headers:
+        customRequestHeaders: {X-Canary: v1, X-Cohort-Bench: "1"}
+    noop:
+      plugin:
+        noop: {}
+    cohort:
+      plugin:
+        cohort:$COHORT_CONFIG
+EOF
+    for name in "${EXTRA_NAMES[@]}"; do
+        printf '    x%s:\n      plugin:\n        x%s:%s\n' "$name" "$name" "$COHORT_CONFIG"
+    done
+    echo "  routers:"
+    for route in "${ROUTES[@]}"; do
+        case "$route" in
+            plain) mw="" ;;
+            headers) mw="two-headers" ;;
+            noop-wasm) mw="noop" ;;
+            cohort-*) mw="cohort" ;;
+            *) mw="x${route%-*}" ;;
+        esac
+        printf '    %s:\n      rule: "PathPrefix(`/%s`)"\n      entryPoints: [web]\n      service: nginx\n' "$route" "$route"
+        [ -n "$mw" ] && printf '      middlewares: [%s]\n' "$mw"
+    done
+} >"$WORK/dynamic.yml"
+
+(cd "$WORK" && exec "$TRAEFIK" --configFile="$WORK/traefik.yml") >"$WORK/traefik.out" 2>&1 &
+TRAEFIK_PID=$!
+PIDS+=("$TRAEFIK_PID")
+
+cookie_for() { # route -> Cookie header value
+    case "$1" in
+        *-new) echo "$ANALYTICS" ;;
+        *) echo "$ANALYTICS; canary=v1; cohort_id=$VISITOR" ;;
+    esac
+}
+
+say "waiting for Traefik (pid $TRAEFIK_PID) on 127.0.0.1:$WEB_PORT"
+ready=""
+for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$PING_PORT/ping" 2>/dev/null \
+        && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WEB_PORT/${ROUTES[-1]}")" = 200 ]; then
+        ready=1
+        break
+    fi
+    kill -0 "$TRAEFIK_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$ready" ]; then
+    cat "$WORK/traefik.out" "$WORK/traefik.log" >&2 2>/dev/null || true
+    die "Traefik did not come up"
+fi
+if grep -q "Plugins are disabled" "$WORK/traefik.log" 2>/dev/null; then
+    cat "$WORK/traefik.log" >&2
+    die "Traefik refused the plugins"
+fi
+
+# Every route answers as expected before anything is measured.
+for route in "${ROUTES[@]}"; do
+    headers="$(curl -s -D - -o /dev/null -H "Cookie: $(cookie_for "$route")" "http://127.0.0.1:$WEB_PORT/$route")"
+    status="$(printf '%s' "$headers" | awk 'NR==1 {print $2}')"
+    cookies="$(printf '%s' "$headers" | grep -ci '^set-cookie:' || true)"
+    [ "$status" = 200 ] || die "$route answered $status"
+    case "$route" in
+        *-returning) [ "$cookies" = 0 ] || die "$route: a returning visitor got $cookies Set-Cookie" ;;
+        *-new) [ "$cookies" = 2 ] || die "$route: a new visitor got $cookies Set-Cookie, not 2" ;;
+    esac
+done
+say "all ${#ROUTES[@]} routes answer; Traefik $("$TRAEFIK" version | awk '/^Version:/ {print $2}')"
+
+# --- measuring --------------------------------------------------------------------
+TICK="$(getconf CLK_TCK)"
+cpu_ticks() { # utime + stime of Traefik, in clock ticks
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$TRAEFIK_PID/stat"
+}
+
+run_wrk() { # route seconds -> wrk output
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${2}s" --latency \
+        -H "Cookie: $(cookie_for "$1")" "http://127.0.0.1:$WEB_PORT/$1"
+}
+
+to_us() { # wrk duration (e.g. 812.00us, 1.20ms, 2.00s) -> microseconds
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+        else if (v ~ /m$/) print n * 60e6; else if (v ~ /s$/) print n * 1e6; else print n }'
+}
+
+RESULTS="$WORK/results.tsv" # round route rps p50_us p99_us cpu_us_per_req requests
+: >"$RESULTS"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+say "warming up every route for ${WARMUP}s"
+for route in "${ROUTES[@]}"; do
+    run_wrk "$route" "$WARMUP" >/dev/null
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    # Rotate the order so that no route always runs first or last.
+    n=${#ROUTES[@]}
+    for i in $(seq 0 $((n - 1))); do
+        route="${ROUTES[$(((i + round - 1) % n))]}"
+        before="$(cpu_ticks)"
+        output="$(run_wrk "$route" "$DURATION")"
+        after="$(cpu_ticks)"
+        if printf '%s' "$output" | grep -q "Non-2xx"; then
+            printf '%s\n' "$output" >&2
+            die "$route: wrk saw non-2xx answers"
+        fi
+        requests="$(printf '%s' "$output" | awk '/requests in/ {print $1; exit}')"
+        rps="$(printf '%s' "$output" | awk '/^Requests\/sec:/ {print $2; exit}')"
+        p50="$(to_us "$(printf '%s' "$output" | awk '$1 == "50%" {print $2; exit}')")"
+        p99="$(to_us "$(printf '%s' "$output" | awk '$1 == "99%" {print $2; exit}')")"
+        cpu="$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$route" "$rps" "$p50" "$p99" "$cpu" "$requests" >>"$RESULTS"
+        say "round $round $(printf '%-18s' "$route") $(printf '%9.0f' "$rps") req/s  p50 ${p50}us  p99 ${p99}us  cpu ${cpu}us/req"
+    done
+done
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- report ----------------------------------------------------------------------
+TABLE="$(
+    python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
+import statistics, sys
+path, routes = sys.argv[1], sys.argv[2:]
+rows = {}
+for line in open(path):
+    _, route, rps, p50, p99, cpu, _ = line.split("\t")
+    rows.setdefault(route, []).append((float(rps), float(p50), float(p99), float(cpu)))
+med = {r: [statistics.median(col) for col in zip(*rows[r])] for r in routes}
+base = med["plain"]
+print("| route | req/s | p50 | p99 | Traefik CPU/req | req/s ÷ plain | CPU/req ÷ plain | CPU/req − plain |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in routes:
+    rps, p50, p99, cpu = med[r]
+    print(f"| {r} | {rps:,.0f} | {p50:.0f} µs | {p99:.0f} µs | {cpu:.1f} µs | {rps / base[0]:.2f} | {cpu / base[3]:.2f} | {cpu - base[3]:+.1f} µs |")
+EOF
+)"
+
+CPU_MODEL="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+WASM_SIZE="$(stat -c %s "$WORK/guests/cohort.wasm")"
+REPORT="$(
+    cat <<EOF
+# Benchmarks: Cohort in Traefik
+
+Measured by \`$COMMAND\` on $(date -u +%Y-%m-%d) (UTC).
+
+One Traefik $("$TRAEFIK" version | awk '/^Version:/ {print $2}') ($("$TRAEFIK" version | awk '/^Go version:/ {print $3}')) on 127.0.0.1 serves every route to one
+$("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (\`return 200\`, one worker) on 127.0.0.1; \`$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')\` with
+\`-t$THREADS -c$CONNECTIONS\` drives one route at a time, interleaved, $ROUNDS rounds × ${DURATION} s after a
+${WARMUP} s warm-up per route; the table gives medians over the rounds. Traefik CPU/req is
+Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requests served.
+
+- plain: no middleware; headers: Traefik's \`headers\` middleware setting two request headers;
+  noop-wasm: a wasm guest that does nothing (\`harness/benches/noop.wat\`), the floor of any
+  http-wasm middleware.
+- cohort-returning: Cohort with the configuration of \`testdata/traefik/seed-canary-sticky-cohort.yml\`,
+  every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1; cohort_id=…\`).
+- cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed on a fresh
+  visitor id, two \`Set-Cookie\`s.
+- plugin.wasm: $WASM_SIZE bytes.
+
+Machine: $(nproc) CPUs ($CPU_MODEL), $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after.
+wrk, nginx and Traefik share these CPUs.${NOTE:+ $NOTE}
+
+$TABLE
+EOF
+)"
+
+printf '\n%s\n' "$REPORT"
+if [ -n "$OUT" ]; then
+    case "$OUT" in /*) dest="$OUT" ;; *) dest="$ROOT/$OUT" ;; esac
+    printf '%s\n' "$REPORT" >"$dest"
+    say "wrote $dest"
+fi
