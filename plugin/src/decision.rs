@@ -8,7 +8,9 @@
 //!    variant) or `never` (the default); a query override also sets the cookie.
 //! 3. **cookie**: a known variant is honoured (drained ones too); a disabled
 //!    one sends its holder to the default (`rollback`); with
-//!    `stickiness: reevaluate` an active one is re-bucketed.
+//!    `stickiness: reevaluate` an active one is re-bucketed, and so is a
+//!    disabled one's holder when a stable key is present (`rollback` to
+//!    their bucket, where their next request would take them anyway).
 //! 4. **bucket**: weighted rendezvous over the active variants, keyed by the
 //!    first configured key source present, else the visitor-id cookie, else
 //!    a freshly generated visitor id.
@@ -147,7 +149,18 @@ pub fn decide<R: RequestView>(
     } else {
         match from_cookie {
             Some(i) if config.variants[i].state == State::Disabled => {
-                (config.default, Reason::Rollback, true)
+                // With `reevaluate`, a holder with a stable key goes straight
+                // to its bucket: the default first would move them twice.
+                let rebucketed = (config.stickiness == Stickiness::Reevaluate)
+                    .then(|| stable_key(config, request, &lines))
+                    .flatten();
+                match rebucketed {
+                    Some((k, used)) => {
+                        key = used;
+                        (bucket_of(config, &k), Reason::Rollback, true)
+                    }
+                    None => (config.default, Reason::Rollback, true),
+                }
             }
             Some(i)
                 if config.stickiness == Stickiness::Reevaluate

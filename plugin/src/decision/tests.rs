@@ -194,6 +194,50 @@ fn a_disabled_variant_rolls_its_holders_back_to_the_default() {
     }
 }
 
+/// Found by the `decision` fuzz target: with `reevaluate`, a rolled-back
+/// holder went to the default, and their very next request (now holding an
+/// active variant) was re-bucketed elsewhere: two moves and two cookie
+/// rewrites in two requests. They now go straight to their bucket.
+#[test]
+fn with_reevaluate_a_rollback_goes_straight_to_the_bucket_and_stays() {
+    let c = config(json!({
+        "seed": "s",
+        "stickiness": "reevaluate",
+        "keys": ["header:X-Id"],
+        "variants": [
+            {"name": "v1"},
+            {"name": "v2", "weight": 30, "state": "disabled"},
+            {"name": "v3", "weight": 50},
+        ],
+    }));
+    let mut seen = [0; 3];
+    for i in 0..200 {
+        let id = format!("{i}");
+        let first = run(
+            &c,
+            &mut FakeRequest::get("/")
+                .header("X-Id", &id)
+                .cookie("canary=v2"),
+        );
+        assert_eq!(first.reason, Reason::Rollback);
+        assert!(first.set_cohort_cookie);
+        assert_ne!(first.variant, 1);
+        let held = format!("canary={}", name(&c, &first));
+        let next = run(
+            &c,
+            &mut FakeRequest::get("/").header("X-Id", &id).cookie(held),
+        );
+        assert_eq!(next.variant, first.variant, "X-Id {id} moved again");
+        assert!(!next.set_cohort_cookie && next.cookie_header.is_none());
+        seen[first.variant] += 1;
+    }
+    assert!(seen[0] > 0 && seen[2] > 0, "{seen:?}");
+    // Without a stable key the holder goes to the default, and stays.
+    let d = run(&c, &mut FakeRequest::get("/").cookie("canary=v2"));
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Rollback));
+    assert!(d.visitor_set_cookie.is_none());
+}
+
 #[test]
 fn a_drained_variant_keeps_its_holders_and_takes_nobody_new() {
     let c = config(
