@@ -119,6 +119,17 @@ pub fn cohort_settings(generation: u32) -> serde_json::Value {
 }
 
 /// Two pods per version.
+///
+/// The pods are `cohort_harness::whoami` pods on tiny_http 0.12, whose
+/// connection pool has a race: when two connections arrive while one worker
+/// thread is idle, the second is queued with no thread to run it until one
+/// of the pod's other connections closes (`TaskPool::spawn` counts a waiting
+/// worker that a first `notify_one` already claimed). Behind Traefik, whose
+/// idle backend connections live 90 s, that was a request stuck for a
+/// minute, a few times per hundred thousand requests. The soak's config
+/// therefore closes Traefik's idle backend connections after 200 ms
+/// (`serversTransports.soak-pods`), which frees a worker quickly;
+/// [`Stats::slow`] counts answers that still took over a second.
 pub struct Backends {
     v1: Deployment,
     v2: Deployment,
@@ -184,11 +195,20 @@ http:
     soak-v1:
       loadBalancer:
         sticky: {{cookie: {{name: {POD_COOKIE}}}}}
+        serversTransport: soak-pods
         servers: [{v1}]
     soak-v2:
       loadBalancer:
         sticky: {{cookie: {{name: {POD_COOKIE}}}}}
+        serversTransport: soak-pods
         servers: [{v2}]
+  # The whoami pods (tiny_http 0.12) can leave a new connection unserved
+  # until another of the pod's connections closes (see `Backends`); idle
+  # connections from Traefik closed after 200 ms keep that wait short.
+  serversTransports:
+    soak-pods:
+      forwardingTimeouts:
+        idleConnTimeout: 200ms
 "#,
             settings = cohort_settings(generation),
             v1 = servers(&self.v1),
@@ -1183,6 +1203,11 @@ pub struct Stats {
     /// Requests started while a reload was being applied.
     pub during_reload: u64,
     pub elapsed: Duration,
+    /// The slowest answer.
+    pub slowest: Duration,
+    /// Answers that took over a second (reported, not failed: the cause
+    /// is the test's whoami pods, see [`Backends`]).
+    pub slow: u64,
 }
 
 impl Stats {
@@ -1216,6 +1241,8 @@ impl Stats {
         }
         self.connects += other.connects;
         self.during_reload += other.during_reload;
+        self.slowest = self.slowest.max(other.slowest);
+        self.slow += other.slow;
     }
 
     fn record(&mut self, planned: &Planned, outcome: &Outcome) {
@@ -1385,7 +1412,12 @@ fn drive_lane(lane: &mut Lane, limit: Limit, control: &Control, deadline: Instan
         if control.reloading.load(Ordering::SeqCst) {
             stats.during_reload += 1;
         }
-        match lane.client.send(&planned.bytes(), planned.method == "HEAD") {
+        let sent_at = Instant::now();
+        let answer = lane.client.send(&planned.bytes(), planned.method == "HEAD");
+        let took = sent_at.elapsed();
+        stats.slowest = stats.slowest.max(took);
+        stats.slow += u64::from(took > Duration::from_secs(1));
+        match answer {
             Ok(response) => {
                 let set_cookies = response.set_cookies();
                 let backend = Reply::parse(&String::from_utf8_lossy(&response.body))
@@ -1429,6 +1461,9 @@ pub struct TraefikRecord {
     pub err_lines: Vec<String>,
     /// Non-2xx answers in its access log, by status.
     pub access_non_2xx: BTreeMap<u16, u64>,
+    /// The first access-log lines of a status other than 418 (the v1 child
+    /// under `/raw/`), as written.
+    pub access_unexpected: Vec<String>,
 }
 
 impl TraefikRecord {
@@ -1446,6 +1481,7 @@ impl TraefikRecord {
             .collect();
         let access = std::fs::read_to_string(traefik.dir().join("access.log")).unwrap_or_default();
         let mut access_non_2xx = BTreeMap::new();
+        let mut access_unexpected = Vec::new();
         for line in access.lines() {
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
                 *access_non_2xx.entry(0).or_default() += 1;
@@ -1462,11 +1498,15 @@ impl TraefikRecord {
                 .and_then(|s| u16::try_from(s).ok())
                 .unwrap_or(0);
             *access_non_2xx.entry(status).or_default() += 1;
+            if status != 418 && access_unexpected.len() < KEEP_FAILURES {
+                access_unexpected.push(line.to_owned());
+            }
         }
         Self {
             trap_lines,
             err_lines: traefik.errors(),
             access_non_2xx,
+            access_unexpected,
         }
     }
 
@@ -1485,18 +1525,17 @@ impl TraefikRecord {
 pub struct Memory {
     /// Resident set size (`/proc/<pid>/status`).
     pub rss: u64,
-    /// Go's live heap (`HeapAlloc`) right after two forced GCs (the second
-    /// one also frees what finalizers of the first released, and empties
-    /// `sync.Pool`s, so idle wasm instances are gone): what Traefik really
-    /// holds on to.
+    /// Go's live heap (`HeapAlloc`) after forced GCs, repeated until it
+    /// stops falling (finalizers of dropped middlewares have run and what
+    /// they released is freed): what Traefik really holds on to.
     pub live_heap: u64,
     /// Live heap objects, same moment.
     pub heap_objects: u64,
 }
 
 impl Memory {
-    /// Reads the RSS, then forces two GCs through `/debug/pprof/heap?gc=1`
-    /// and reads the live heap.
+    /// Reads the RSS, then forces GCs through `/debug/pprof/heap?gc=1`
+    /// until the live heap settles, and reads it.
     pub fn sample(traefik: &Traefik) -> Result<Self> {
         let rss = traefik.rss_bytes()?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -1505,25 +1544,43 @@ impl Memory {
             .build()
             .into();
         let url = format!("{}/debug/pprof/heap?gc=1&debug=1", traefik.admin_url());
-        let mut text = String::new();
-        for _ in 0..2 {
-            text = agent
-                .get(&url)
-                .call()
-                .with_context(|| format!("GET {url}"))?
-                .body_mut()
-                .read_to_string()?;
-        }
-        let field = |name: &str| {
+        let field = |text: &str, name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("# {name} = ")))
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| anyhow!("no {name} in Traefik's heap profile"))
         };
+        // A middleware dropped by a reload is released by finalizers: one
+        // GC runs them, a later one frees what they let go, and a wasm
+        // runtime takes a few rounds. So: GC until the heap has stopped
+        // falling for two rounds (at least 4, at most 15 rounds, a pause
+        // between for the finalizer goroutine).
+        let mut previous: Option<u64> = None;
+        let mut sample = (0, 0);
+        let mut flat_rounds = 0;
+        for round in 0..15 {
+            let text = agent
+                .get(&url)
+                .call()
+                .with_context(|| format!("GET {url}"))?
+                .body_mut()
+                .read_to_string()?;
+            sample = (field(&text, "HeapAlloc")?, field(&text, "HeapObjects")?);
+            if previous.is_some_and(|p| p.saturating_sub(sample.0) < 64 * 1024) {
+                flat_rounds += 1;
+            } else {
+                flat_rounds = 0;
+            }
+            if round >= 3 && flat_rounds >= 2 {
+                break;
+            }
+            previous = Some(sample.0);
+            std::thread::sleep(Duration::from_millis(200));
+        }
         Ok(Self {
             rss,
-            live_heap: field("HeapAlloc")?,
-            heap_objects: field("HeapObjects")?,
+            live_heap: sample.0,
+            heap_objects: sample.1,
         })
     }
 
@@ -1598,7 +1655,7 @@ impl SoakReport {
         out.push_str(&all.table());
         let _ = writeln!(
             out,
-            "\nrequests {} ({} warm-up + {}), hostile {} ({:.1} %), in {:.1} s ({:.0}/s), {} TCP connections",
+            "\nrequests {} ({} warm-up + {}), hostile {} ({:.1} %), in {:.1} s ({:.0}/s), {} TCP connections; slowest answer {:.0} ms, {} over 1 s",
             total.sent,
             self.warmup.total().sent,
             self.main.total().sent,
@@ -1606,7 +1663,9 @@ impl SoakReport {
             100.0 * all.hostile() as f64 / total.sent.max(1) as f64,
             all.elapsed.as_secs_f64(),
             total.sent as f64 / all.elapsed.as_secs_f64().max(1e-9),
-            all.connects
+            all.connects,
+            all.slowest.as_secs_f64() * 1000.0,
+            all.slow
         );
         let _ = writeln!(out, "cohorts of checked answers: {:?}", all.cohorts);
         let _ = writeln!(
@@ -1635,6 +1694,9 @@ impl SoakReport {
             mib_delta(self.warm.rss, self.end.rss),
             mib_delta(self.warm.live_heap, self.end.live_heap)
         );
+        for line in &self.traefik.access_unexpected {
+            let _ = writeln!(out, "  access log: {line}");
+        }
         for failure in &all.failures {
             let _ = writeln!(out, "  failure: {failure}");
         }
@@ -1691,6 +1753,9 @@ pub struct ReloadPlan {
     pub warmup: u64,
     pub threads: usize,
     pub budget: Duration,
+    /// Also sample the live heap (forced GCs, traffic flowing) after every
+    /// this many reloads; 0: only after the warm-up and at the end.
+    pub heap_every: u32,
 }
 
 /// What [`reloads`] saw.
@@ -1705,6 +1770,8 @@ pub struct ReloadReport {
     pub warm: Memory,
     /// RSS after each reload (no forced GC).
     pub rss_after_reload: Vec<u64>,
+    /// `(reloads done, live heap)` every [`ReloadPlan::heap_every`] reloads.
+    pub heap_after_reload: Vec<(u32, u64)>,
     pub end: Memory,
     pub traefik: TraefikRecord,
 }
@@ -1733,11 +1800,13 @@ impl ReloadReport {
         out.push_str(&self.traffic.table());
         let _ = writeln!(
             out,
-            "\nrequests while reloading {} ({} started while a reload was being applied), in {:.1} s, {} TCP connections",
+            "\nrequests while reloading {} ({} started while a reload was being applied), in {:.1} s, {} TCP connections; slowest answer {:.0} ms, {} over 1 s",
             total.sent,
             self.traffic.during_reload,
             self.traffic.elapsed.as_secs_f64(),
-            self.traffic.connects
+            self.traffic.connects,
+            self.traffic.slowest.as_secs_f64() * 1000.0,
+            self.traffic.slow
         );
         let _ = writeln!(
             out,
@@ -1773,6 +1842,21 @@ impl ReloadReport {
             self.heap_growth() / f64::from(self.reloads_done.max(1)),
             samples.join(" ")
         );
+        if !self.heap_after_reload.is_empty() {
+            let heap: Vec<String> = self
+                .heap_after_reload
+                .iter()
+                .map(|(n, h)| format!("{n}: {:.1}", mib(*h)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "live heap after N reloads, traffic flowing (MiB): {}",
+                heap.join(", ")
+            );
+        }
+        for line in &self.traefik.access_unexpected {
+            let _ = writeln!(out, "  access log: {line}");
+        }
         for failure in &self.traffic.failures {
             let _ = writeln!(out, "  failure: {failure}");
         }
@@ -1820,6 +1904,7 @@ pub fn reloads(plan: &ReloadPlan) -> Result<ReloadReport> {
     let warmup = drive(&mut lanes, Limit::Requests(plan.warmup), &control, deadline);
     let warm = Memory::sample(&traefik)?;
     let mut rss_after_reload = Vec::new();
+    let mut heap_after_reload = Vec::new();
     let mut reloads_done = 0;
     let (traffic, reload_result) = std::thread::scope(|scope| {
         let traffic = scope.spawn(|| drive(&mut lanes, Limit::UntilStopped, &control, deadline));
@@ -1835,6 +1920,9 @@ pub fn reloads(plan: &ReloadPlan) -> Result<ReloadReport> {
                 applied?;
                 reloads_done = generation;
                 rss_after_reload.push(traefik.rss_bytes()?);
+                if plan.heap_every > 0 && generation.is_multiple_of(plan.heap_every) {
+                    heap_after_reload.push((generation, Memory::sample(&traefik)?.live_heap));
+                }
             }
             Ok(())
         })();
@@ -1854,6 +1942,7 @@ pub fn reloads(plan: &ReloadPlan) -> Result<ReloadReport> {
         reloads_done,
         warm,
         rss_after_reload,
+        heap_after_reload,
         end,
         traefik: TraefikRecord::read(&traefik),
     })
