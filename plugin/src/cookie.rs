@@ -19,23 +19,108 @@ pub struct Pair<'a> {
 
 /// Iterates the pairs of one `Cookie` header line, skipping empty segments
 /// (`;;`, trailing `;`).
-pub fn pairs(line: &[u8]) -> impl Iterator<Item = Pair<'_>> {
-    line.split(|&b| b == b';').filter_map(|segment| {
-        let raw = trim_ows(segment);
-        if raw.is_empty() {
-            return None;
-        }
+pub fn pairs(line: &[u8]) -> Pairs<'_> {
+    Pairs {
+        line,
+        spans: spans(line),
+    }
+}
+
+/// The iterator [`pairs`] returns.
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    line: &'a [u8],
+    spans: Spans<'a>,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = Pair<'a>;
+
+    fn next(&mut self) -> Option<Pair<'a>> {
+        let (start, end) = self.spans.next()?;
+        let raw = &self.line[start..end];
         let (name, value) = match raw.iter().position(|&b| b == b'=') {
             // Not trimming the value keeps Cohort's reading equal to Go's:
             // a pair Cohort finds already right (`wrr=<child>`) is one
             // Traefik's weighted service reads the same way, and `wrr= <child>`
             // (which Traefik reads as ` <child>`, matching no child) is
             // rewritten rather than left for Traefik to ignore.
-            Some(eq) => (trim_ows(&raw[..eq]), &raw[eq + 1..]),
+            Some(eq) => (trim_ows_end(&raw[..eq]), &raw[eq + 1..]),
             None => (raw, &raw[raw.len()..]),
         };
         Some(Pair { raw, name, value })
-    })
+    }
+}
+
+/// Where the pairs of one line stand: `(start, end)` of every non-empty
+/// segment between `;`s, trimmed of whitespace.
+///
+/// This loop runs over every byte of every `Cookie` header on every request
+/// (browsers send kilobytes of them), in wasm, on Traefik's hot path: it
+/// looks at the bytes of a value eight at a time and never finds a value's
+/// `=` or trims it unless someone asks.
+fn spans(line: &[u8]) -> Spans<'_> {
+    Spans { rest: line, at: 0 }
+}
+
+#[derive(Debug, Clone)]
+struct Spans<'a> {
+    /// The line from `at` on.
+    rest: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Spans<'_> {
+    type Item = (usize, usize);
+
+    // Inlined into the loops over a header (`opt-level = "s"` would not):
+    // a call per pair costs more than the pair's bytes.
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, usize)> {
+        // Separators and the whitespace around pairs: what is left starts
+        // the next non-empty segment, already trimmed on the left.
+        let Some(skip) = self
+            .rest
+            .iter()
+            .position(|&b| !matches!(b, b';' | b' ' | b'\t'))
+        else {
+            self.at += self.rest.len();
+            self.rest = &[];
+            return None;
+        };
+        let segment = &self.rest[skip..];
+        let len = find_byte(segment, b';').unwrap_or(segment.len());
+        let start = self.at + skip;
+        self.rest = &segment[len..];
+        self.at = start + len;
+        Some((start, start + trim_ows_end(&segment[..len]).len()))
+    }
+}
+
+/// A name [`named`] can match by its prefix: not empty, no `=`, no
+/// whitespace at either end. Every cookie name Cohort uses is a token, so
+/// the general way is only there to keep the functions total.
+fn is_plain(name: &[u8]) -> bool {
+    !name.is_empty()
+        && !name.contains(&b'=')
+        && !matches!(name.first(), Some(b' ' | b'\t'))
+        && !matches!(name.last(), Some(b' ' | b'\t'))
+}
+
+/// The value of the trimmed pair `raw` if its name is the plain `name`:
+/// `raw` is `name` alone, or `name`, optional whitespace, `=` and the value.
+#[inline(always)]
+fn named<'a>(raw: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    // Most pairs differ in their first byte: no call to compare them.
+    if raw.first() != name.first() {
+        return None;
+    }
+    let after = raw.strip_prefix(name)?;
+    match after.iter().position(|&b| b != b' ' && b != b'\t') {
+        None => Some(&after[after.len()..]),
+        Some(eq) if after[eq] == b'=' => Some(&after[eq + 1..]),
+        Some(_) => None,
+    }
 }
 
 /// Iterates the pairs of several `Cookie` header lines in order (HTTP/1.1
@@ -66,6 +151,14 @@ impl<'a> Lookup<'a> {
         }
     }
 
+    /// What it says once one more pair of that name, with `value`, is found.
+    fn and(self, value: &'a [u8]) -> Lookup<'a> {
+        match self {
+            Lookup::Missing => Lookup::One(value),
+            Lookup::One(first) | Lookup::Duplicate(first) => Lookup::Duplicate(first),
+        }
+    }
+
     /// True when the request carries exactly one pair of that name, with
     /// exactly this value: nothing needs rewriting.
     pub fn is_exactly(self, value: &[u8]) -> bool {
@@ -75,13 +168,27 @@ impl<'a> Lookup<'a> {
 
 /// Finds a cookie by exact (case-sensitive) name across all lines.
 pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
+    if !is_plain(name) {
+        return lookup_pairs(lines, name);
+    }
+    let mut found = Lookup::Missing;
+    for line in lines {
+        let line = line.as_ref();
+        for (start, end) in spans(line) {
+            if let Some(value) = named(&line[start..end], name) {
+                found = found.and(value);
+            }
+        }
+    }
+    found
+}
+
+/// [`lookup`] by its definition, for any name.
+fn lookup_pairs<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
     let mut found = Lookup::Missing;
     for pair in pairs_of(lines) {
         if pair.name == name {
-            found = match found {
-                Lookup::Missing => Lookup::One(pair.value),
-                Lookup::One(first) | Lookup::Duplicate(first) => Lookup::Duplicate(first),
-            };
+            found = found.and(pair.value);
         }
     }
     found
@@ -94,12 +201,71 @@ pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
 /// Every other pair is kept byte for byte and in order; lines are joined
 /// with `"; "` as HTTP/2 requires and Go does.
 pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
-    let capacity = lines.iter().map(|l| l.as_ref().len() + 2).sum::<usize>()
+    if !replacements.iter().all(|(name, _)| is_plain(name)) {
+        return rewrite_pairs(lines, replacements);
+    }
+    let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
+    let mut written = vec![false; replacements.len()];
+    for line in lines {
+        let line = line.as_ref();
+        // Kept pairs that stand `; `-separated in the line are copied as
+        // one run: the output is the same, pair by pair, in a few copies.
+        let mut run: Option<(usize, usize)> = None;
+        for (start, end) in spans(line) {
+            let raw = &line[start..end];
+            match replacements
+                .iter()
+                .position(|(name, _)| named(raw, name).is_some())
+            {
+                None => {
+                    run = match run {
+                        Some((from, to)) if &line[to..start] == b"; " => Some((from, end)),
+                        Some((from, to)) => {
+                            separate(&mut out);
+                            out.extend_from_slice(&line[from..to]);
+                            Some((start, end))
+                        }
+                        None => Some((start, end)),
+                    };
+                }
+                Some(i) => {
+                    if let Some((from, to)) = run.take() {
+                        separate(&mut out);
+                        out.extend_from_slice(&line[from..to]);
+                    }
+                    if !written[i] {
+                        written[i] = true;
+                        if let (name, Some(value)) = replacements[i] {
+                            push_pair(&mut out, name, value);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((from, to)) = run {
+            separate(&mut out);
+            out.extend_from_slice(&line[from..to]);
+        }
+    }
+    for (i, (name, value)) in replacements.iter().enumerate() {
+        if let (false, Some(value)) = (written[i], value) {
+            push_pair(&mut out, name, value);
+        }
+    }
+    out
+}
+
+fn rewrite_capacity<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> usize {
+    lines.iter().map(|l| l.as_ref().len() + 2).sum::<usize>()
         + replacements
             .iter()
             .map(|(n, v)| n.len() + v.map_or(0, <[u8]>::len) + 3)
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(capacity);
+            .sum::<usize>()
+}
+
+/// [`rewrite`] by its definition, pair by pair, for any names.
+fn rewrite_pairs<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
     let mut written = vec![false; replacements.len()];
     for pair in pairs_of(lines) {
         match replacements.iter().position(|(name, _)| *name == pair.name) {
@@ -137,10 +303,46 @@ fn separate(out: &mut Vec<u8>) {
     }
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
+/// The index of the first `needle` in `haystack`, eight bytes at a time:
+/// values are most of a `Cookie` header, and wasm has no `memchr`, so a
+/// byte-by-byte loop costs Traefik about ten instructions per byte.
+pub fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    // A high bit for every byte of `word` equal to `needle` (and possibly
+    // for bytes above one, which the lowest set bit never is).
+    let matches = |word: &[u8; 8]| {
+        let x = u64::from_le_bytes(*word) ^ pattern;
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    // Sixteen bytes per round: half the loop's own instructions per byte.
+    let (pairs, _) = haystack.as_chunks::<16>();
+    let mut done = 0;
+    for pair in pairs {
+        let (low, high) = pair.split_at(8);
+        let (Some(low), Some(high)) = (low.first_chunk::<8>(), high.first_chunk::<8>()) else {
+            break;
+        };
+        let (low, high) = (matches(low), matches(high));
+        if low | high != 0 {
+            let (offset, bits) = if low != 0 { (0, low) } else { (8, high) };
+            return Some(done + offset + (bits.trailing_zeros() / 8) as usize);
+        }
+        done += 16;
     }
+    let (words, tail) = haystack[done..].as_chunks::<8>();
+    for word in words {
+        let bits = matches(word);
+        if bits != 0 {
+            return Some(done + (bits.trailing_zeros() / 8) as usize);
+        }
+        done += 8;
+    }
+    tail.iter().position(|&b| b == needle).map(|p| done + p)
+}
+
+fn trim_ows_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., b' ' | b'\t'] = s {
         s = rest;
     }
@@ -237,6 +439,82 @@ pub fn set_cookie(name: &str, value: &[u8], suffix: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The definition [`pairs`] implements in one pass: split on `;`,
+    /// trim each segment, skip empty ones, split at the first `=`, trim
+    /// the name but not the value.
+    fn reference_pairs(line: &[u8]) -> Vec<Pair<'_>> {
+        fn trim_ows(mut s: &[u8]) -> &[u8] {
+            while let [b' ' | b'\t', rest @ ..] = s {
+                s = rest;
+            }
+            trim_ows_end(s)
+        }
+        line.split(|&b| b == b';')
+            .filter_map(|segment| {
+                let raw = trim_ows(segment);
+                if raw.is_empty() {
+                    return None;
+                }
+                let (name, value) = match raw.iter().position(|&b| b == b'=') {
+                    Some(eq) => (trim_ows(&raw[..eq]), &raw[eq + 1..]),
+                    None => (raw, &raw[raw.len()..]),
+                };
+                Some(Pair { raw, name, value })
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn find_byte_matches_position(hay in proptest::collection::vec(
+            prop_oneof![Just(b';'), Just(b';' ^ 0x80), Just(b':'), Just(b'<'), Just(0u8), any::<u8>()],
+            0..80,
+        )) {
+            prop_assert_eq!(find_byte(&hay, b';'), hay.iter().position(|&b| b == b';'));
+        }
+
+        #[test]
+        fn lookup_matches_its_definition(
+            line in proptest::collection::vec(
+                prop_oneof![Just(b';'), Just(b'='), Just(b' '), Just(b'\t'), Just(b'a'), Just(b'b'), any::<u8>()],
+                0..64,
+            ),
+            name in prop_oneof![
+                Just(b"a".to_vec()), Just(b"ab".to_vec()), Just(b"b".to_vec()),
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b' '), Just(b'=')], 0..4),
+            ],
+        ) {
+            let lines = [&line[..], b"a=1; ab = 2"];
+            prop_assert_eq!(lookup(&lines, &name), lookup_pairs(&lines, &name));
+
+            prop_assert_eq!(lookup(&lines[..1], &name), lookup_pairs(&lines[..1], &name));
+        }
+
+        #[test]
+        fn rewrite_matches_its_definition(
+            lines in proptest::collection::vec(proptest::collection::vec(
+                prop_oneof![Just(b';'), Just(b'='), Just(b' '), Just(b'\t'), Just(b'a'), Just(b'b'), any::<u8>()],
+                0..48,
+            ), 0..3),
+            first in prop_oneof![Just(b"a".to_vec()), Just(b"ab".to_vec()), Just(b" a".to_vec()), Just(b"".to_vec())],
+            value in prop_oneof![Just(Some(b"v".to_vec())), Just(None)],
+        ) {
+            let replacements: Vec<(&[u8], Option<&[u8]>)> =
+                vec![(&first, value.as_deref()), (b"b", Some(b"w"))];
+            prop_assert_eq!(rewrite(&lines, &replacements), rewrite_pairs(&lines, &replacements));
+            prop_assert_eq!(rewrite(&lines, &replacements[1..]), rewrite_pairs(&lines, &replacements[1..]));
+        }
+
+        #[test]
+        fn pairs_match_the_reference(line in proptest::collection::vec(
+            prop_oneof![Just(b';'), Just(b'='), Just(b' '), Just(b'\t'), Just(b'a'), Just(b'b'), any::<u8>()],
+            0..64,
+        )) {
+            prop_assert_eq!(pairs(&line).collect::<Vec<_>>(), reference_pairs(&line));
+        }
+    }
 
     fn names(line: &[u8]) -> Vec<&[u8]> {
         pairs(line).map(|p| p.name).collect()
