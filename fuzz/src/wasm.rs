@@ -1,0 +1,146 @@
+//! Running a [`FuzzRequest`] through the real `plugin.wasm` in the harness,
+//! and checking the exchange from the outside: no trap, no host error, the
+//! request forwarded with a valid cohort in `X-Canary`, cookies that name
+//! exactly that cohort, and well-formed `Set-Cookie` values.
+//!
+//! Uses only std and `cohort_harness`: `harness/tests/all/fuzz.rs` includes
+//! this file by path (next to `input.rs`, `configs.rs` and `checks.rs`).
+
+use cohort_harness::{EchoBackend, Guest, HostOptions, Request};
+
+use super::checks;
+use super::configs::{COHORT_HEADER, CONFIGS, FuzzConfig};
+use super::input::FuzzRequest;
+
+/// One loaded guest per entry of [`CONFIGS`], in Traefik-faithful mode
+/// (the configuration stringified as Traefik hands it over).
+pub fn load_guests(wasm: &[u8]) -> Vec<Guest> {
+    CONFIGS
+        .iter()
+        .enumerate()
+        .map(|(i, cfg)| {
+            let json: serde_json::Value = serde_json::from_str(cfg.json)
+                .unwrap_or_else(|e| panic!("CONFIGS[{i}] is not JSON: {e}"));
+            Guest::load(wasm, HostOptions::traefik().config_json(json))
+                .unwrap_or_else(|e| panic!("CONFIGS[{i}] does not load: {e}"))
+        })
+        .collect()
+}
+
+/// The request as the harness carries it: method, URI, source address and
+/// header names are strings there (lossily decoded), header values exact
+/// bytes, except that a value holding NUL bytes becomes one field per
+/// NUL-separated piece. http-wasm hands a guest a header's values as one
+/// NUL-separated list, so that is what a guest would read anyway (and Go's
+/// server answers 400 to a header value with a NUL, so Traefik never passes
+/// one on); splitting it here lets the backend receive what the guest saw.
+pub fn to_request(r: &FuzzRequest) -> Request {
+    let seen = as_seen_by_guest(r);
+    let mut request = Request::new(
+        String::from_utf8_lossy(&seen.method),
+        String::from_utf8_lossy(&seen.uri),
+    )
+    .source_addr(String::from_utf8_lossy(&seen.source));
+    for (name, value) in seen.headers {
+        request = request.header_bytes(String::from_utf8_lossy(&name), value);
+    }
+    request
+}
+
+/// `r` as the guest sees it through [`to_request`]: strings lossily
+/// decoded, header values split at NUL.
+pub fn as_seen_by_guest(r: &FuzzRequest) -> FuzzRequest {
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned().into_bytes();
+    FuzzRequest {
+        config: r.config,
+        method: lossy(&r.method),
+        uri: lossy(&r.uri),
+        source: lossy(&r.source),
+        headers: r
+            .headers
+            .iter()
+            .flat_map(|(n, v)| {
+                let name = lossy(n);
+                v.split(|&b| b == 0)
+                    .map(move |piece| (name.clone(), piece.to_vec()))
+            })
+            .collect(),
+    }
+}
+
+/// What one exchange came to, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The variant in the backend's `X-Canary`.
+    pub cohort: Vec<u8>,
+    /// The debug header's reason, when the configuration has one.
+    pub reason: Option<String>,
+    /// A `Set-Cookie` for the cohort cookie was sent.
+    pub set_cohort: bool,
+    /// The visitor id a `Set-Cookie` handed out, if any.
+    pub visitor: Option<Vec<u8>>,
+    /// The `Cookie` lines the backend received.
+    pub cookie_lines: Vec<Vec<u8>>,
+}
+
+/// Runs `r` through `guest` (loaded with `cfg`) and checks the exchange.
+/// `Err` describes the first thing wrong.
+pub fn run(guest: &Guest, cfg: &FuzzConfig, r: &FuzzRequest) -> Result<Outcome, String> {
+    let backend = EchoBackend::new();
+    let exchange = guest
+        .handle(to_request(r), &backend)
+        .map_err(|e| format!("host error: {e}"))?;
+    if let Some(error) = &exchange.error {
+        return Err(format!("the guest failed: {error}"));
+    }
+    if exchange.response.status != 200 {
+        return Err(format!(
+            "status {} (want the backend's 200): {}",
+            exchange.response.status,
+            exchange.response.body_text()
+        ));
+    }
+    let forwarded = exchange
+        .backend_request
+        .as_ref()
+        .ok_or("the request never reached the backend")?;
+
+    let cohorts = forwarded.headers.get_all_bytes(COHORT_HEADER);
+    let cohort = match cohorts.as_slice() {
+        [one] if cfg.is_variant(one) => one.to_vec(),
+        _ => {
+            return Err(format!(
+                "{COHORT_HEADER} must be exactly one variant, got {:?}",
+                cohorts
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v))
+                    .collect::<Vec<_>>()
+            ));
+        }
+    };
+
+    let cookie_lines = forwarded.headers.get_all_bytes("Cookie");
+    checks::check_forwarded_cookies(cfg, &cookie_lines, &cohort)?;
+
+    let set_cookies = exchange.response.headers.get_all_bytes("Set-Cookie");
+    let (set_cohort, visitor) = checks::check_set_cookies(cfg, &set_cookies, &cohort)?;
+
+    let reason = match cfg.debug_header {
+        None => None,
+        Some(name) => match exchange.response.headers.get_all_bytes(name).as_slice() {
+            [one] => Some(checks::check_debug_header(one, &cohort)?.to_owned()),
+            other => return Err(format!("{name} must appear once, got {}", other.len())),
+        },
+    };
+    if reason.as_deref() == Some("excluded") && !set_cookies.is_empty() {
+        return Err("an excluded request got a Set-Cookie".into());
+    }
+
+    Ok(Outcome {
+        cohort,
+        reason,
+        set_cohort,
+        visitor: visitor.map(<[u8]>::to_vec),
+        cookie_lines: cookie_lines.iter().map(|l| l.to_vec()).collect(),
+    })
+}
