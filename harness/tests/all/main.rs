@@ -6,6 +6,7 @@
 mod cli;
 mod cohort;
 mod conformance;
+mod fuzz;
 mod hostile;
 mod serve;
 mod plugin;
