@@ -20,8 +20,9 @@
 //!   against 1), so a middleware leaked per reload, Traefik's #13235 or
 //!   one of ours, adds at least 3.3 MiB over 8 reloads; with its pool of
 //!   1.1 MiB instances kept, far more.
-//! * guest memory, in the harness: exactly flat per instance after a warm-up
-//!   that sent every kind of request at every size.
+//! * guest memory, in the harness: one instance exactly flat after a
+//!   catalogue of every kind of request at every size; pooled instances no
+//!   larger than that (plus one page, see `assert_pool_bounded`).
 
 use std::time::Duration;
 
@@ -173,9 +174,23 @@ fn harness_guest_memory_stays_flat_per_instance() {
     println!("{text}");
     assert_eq!(report.failures, 0, "{text}");
     assert_eq!(report.single_max, report.single_warm, "{text}");
+    assert_pool_bounded(&report, &text);
+}
+
+/// Pooled instances see the mix in different orders, so one may meet its
+/// first 24 KB cookie late and grow then, once; none may go beyond what one
+/// instance needed for the catalogue of every kind at every size, give or
+/// take one 64 KiB page for a different allocation order. A leak of 30
+/// bytes per request (2,500 per instance here) would cross that.
+fn assert_pool_bounded(report: &soak::GuestMemoryReport, text: &str) {
     assert!(!report.instances.is_empty(), "{text}");
     for instance in &report.instances {
-        assert_eq!(instance.end, instance.warm, "{text}");
+        assert!(
+            instance.end <= report.single_warm + 64 * 1024,
+            "instance {} grew to {} bytes:\n{text}",
+            instance.id,
+            instance.end
+        );
     }
 }
 
@@ -265,7 +280,5 @@ fn long_harness_guest_memory() {
     println!("{text}");
     assert_eq!(report.failures, 0, "{text}");
     assert_eq!(report.single_max, report.single_warm, "{text}");
-    for instance in &report.instances {
-        assert_eq!(instance.end, instance.warm, "{text}");
-    }
+    assert_pool_bounded(&report, &text);
 }

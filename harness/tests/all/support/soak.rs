@@ -677,8 +677,6 @@ impl Visitors {
             }
             _ => {
                 let Some(cohort) = cohort else {
-                    // A jar without a cohort cookie cannot happen with
-                    // Cohort; with the no-op guest every jar is like that.
                     return self.plan_without_cohort(planned, index);
                 };
                 let mine = jar.header();
@@ -802,14 +800,17 @@ impl Visitors {
                 }
             }
         }
-        if !self.decides && !matches!(planned.expect, Expect::BadRequest) {
+        // A guest that decides nothing: the status only. Under `/raw/` its
+        // answer is always noop@internal's 418, which `Internal` reads as
+        // v1, the cohort its visitors' cookies name.
+        if !self.decides && !matches!(planned.expect, Expect::BadRequest | Expect::Internal(_)) {
             planned.expect = Expect::StatusOnly;
         }
         planned
     }
 
-    /// With the no-op guest, jars hold only the pod cookie: send the kind's
-    /// shape with no cohort to check.
+    /// A jar without a cohort cookie (not made by [`Visitors::learn`]):
+    /// its own cookies, status checked only.
     fn plan_without_cohort(&mut self, mut planned: Planned, index: Option<usize>) -> Planned {
         let mine = planned.jar.header();
         if !mine.is_empty() {
@@ -834,6 +835,16 @@ impl Visitors {
     fn learn(&mut self, planned: &Planned, set_cookies: &[(String, String, bool)]) {
         let mut jar = planned.jar.clone();
         jar.store(set_cookies);
+        if !self.decides && jar.cohort().is_none() {
+            // A guest that assigns nothing (the reload controls) still gets
+            // the same shapes of request: the visitor holds the default
+            // cohort's cookies as if Cohort had set them.
+            let id = format!("{:016x}{:016x}", self.rng.next(), self.rng.next());
+            jar.store(&[
+                (COOKIE.to_owned(), VARIANTS[0].to_owned(), false),
+                ("cohort_id".to_owned(), id, false),
+            ]);
+        }
         match planned.slot {
             Slot::Discard => {}
             Slot::Keep(i) => {
@@ -1695,7 +1706,8 @@ impl SoakReport {
             mib_delta(self.warm.live_heap, self.end.live_heap)
         );
         for line in &self.traefik.access_unexpected {
-            let _ = writeln!(out, "  access log: {line}");
+            let short: String = line.chars().take(400).collect();
+            let _ = writeln!(out, "  access log: {short}");
         }
         for failure in &all.failures {
             let _ = writeln!(out, "  failure: {failure}");
@@ -1855,7 +1867,8 @@ impl ReloadReport {
             );
         }
         for line in &self.traefik.access_unexpected {
-            let _ = writeln!(out, "  access log: {line}");
+            let short: String = line.chars().take(400).collect();
+            let _ = writeln!(out, "  access log: {short}");
         }
         for failure in &self.traffic.failures {
             let _ = writeln!(out, "  failure: {failure}");
@@ -2003,7 +2016,7 @@ impl GuestMemoryReport {
         );
         let _ = writeln!(
             out,
-            "| instance | served | after 1st request KiB | after warm-up KiB | end KiB |"
+            "| instance | served | after 1st request KiB | after the first quarter of requests KiB | end KiB |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|");
         for i in &self.instances {
