@@ -3,17 +3,17 @@
 //! `cohort` library.
 
 #[cfg(target_arch = "wasm32")]
+mod host;
+
+#[cfg(target_arch = "wasm32")]
 mod adapter {
-    use std::cell::RefCell;
+    use std::cell::{OnceCell, RefCell};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use cohort::bucket::IdGenerator;
     use cohort::{Config, RequestView, decide};
-    use http_wasm_guest::host::{Bytes, Request, Response, admin, log};
-    use http_wasm_guest::{Guest, register};
 
-    const LOG_DEBUG: i32 = -1;
-    const LOG_ERROR: i32 = 2;
+    use crate::host::{self, Kind, LOG_DEBUG, LOG_ERROR};
 
     struct Cohort {
         config: Config,
@@ -22,22 +22,27 @@ mod adapter {
         debug: bool,
     }
 
-    /// The host request, read lazily.
-    struct HostRequest<'a>(&'a Request);
+    thread_local! {
+        /// Set once by `_start`; a wasm instance has one thread.
+        static COHORT: OnceCell<Cohort> = const { OnceCell::new() };
+    }
 
-    impl RequestView for HostRequest<'_> {
-        type Bytes = Bytes;
-        fn header_values(&mut self, name: &str) -> Vec<Bytes> {
-            self.0.header.values(name.as_bytes())
+    /// The host request, read lazily.
+    struct HostRequest;
+
+    impl RequestView for HostRequest {
+        type Bytes = Vec<u8>;
+        fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+            host::header_values(Kind::Request, name.as_bytes())
         }
-        fn method(&mut self) -> Bytes {
-            self.0.method()
+        fn method(&mut self) -> Vec<u8> {
+            host::method()
         }
-        fn uri(&mut self) -> Bytes {
-            self.0.uri()
+        fn uri(&mut self) -> Vec<u8> {
+            host::uri()
         }
-        fn source_addr(&mut self) -> Bytes {
-            self.0.source_addr()
+        fn source_addr(&mut self) -> Vec<u8> {
+            host::source_addr()
         }
     }
 
@@ -49,62 +54,72 @@ mod adapter {
             .map_or(0, |d| d.as_nanos())
     }
 
-    impl Guest for Cohort {
-        fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
+    /// `handle_request`: decide, write, and always call next (result 1).
+    pub fn handle_request() -> u32 {
+        COHORT.with(|cohort| {
+            if let Some(cohort) = cohort.get() {
+                cohort.handle_request();
+            }
+        });
+        1
+    }
+
+    impl Cohort {
+        fn handle_request(&self) {
             let config = &self.config;
             let decision = decide(
                 config,
-                &mut HostRequest(request),
+                &mut HostRequest,
                 &mut self.ids.borrow_mut(),
                 now_nanos,
             );
             let variant = &config.variants[decision.variant];
             if let Some(cookie) = &decision.cookie_header {
-                request.header.set(b"Cookie", cookie);
+                host::set_header(Kind::Request, b"Cookie", cookie);
             }
             if let Some(header) = &config.header {
                 // `set` replaces every value: a client's copy never survives.
-                request
-                    .header
-                    .set(header.as_bytes(), variant.name.as_bytes());
+                host::set_header(Kind::Request, header.as_bytes(), variant.name.as_bytes());
             }
             // Response headers written before next go straight to Traefik's
             // response writer; `add` keeps Traefik's own sticky Set-Cookie.
             if decision.set_cohort_cookie {
-                response.header.add(b"Set-Cookie", &variant.set_cookie);
+                host::add_header(Kind::Response, b"Set-Cookie", &variant.set_cookie);
             }
             if let Some(visitor) = &decision.visitor_set_cookie {
-                response.header.add(b"Set-Cookie", visitor);
+                host::add_header(Kind::Response, b"Set-Cookie", visitor);
             }
             if let Some(header) = &config.debug_header {
                 let value = format!("{}; reason={}", variant.name, decision.reason);
-                response.header.set(header.as_bytes(), value.as_bytes());
+                host::set_header(Kind::Response, header.as_bytes(), value.as_bytes());
             }
             if self.debug {
-                log::write(LOG_DEBUG, decision.describe(config).as_bytes());
+                host::write_log(LOG_DEBUG, decision.describe(config).as_bytes());
             }
-            (true, 0)
         }
     }
 
     pub fn start() {
-        let config = match Config::from_json(&admin::config()) {
+        let config = match Config::from_json(&host::config()) {
             Ok(config) => config,
             Err(e) => {
                 // Fail loudly at load: Traefik logs the guest's error and
                 // refuses the middleware, so nothing is silently misrouted.
                 let message = e.to_string();
-                log::write(LOG_ERROR, message.as_bytes());
+                host::write_log(LOG_ERROR, message.as_bytes());
                 eprintln!("{message}");
                 std::process::exit(1);
             }
         };
         let boot = now_nanos().to_be_bytes();
-        let debug = config.log_decisions && log::enabled(LOG_DEBUG);
-        register(Cohort {
+        let debug = config.log_decisions && host::log_is_enabled(LOG_DEBUG);
+        let cohort = Cohort {
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
             debug,
+        };
+        COHORT.with(|cell| {
+            let _ = cell.set(cohort);
         });
     }
 }
