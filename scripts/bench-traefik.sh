@@ -89,7 +89,13 @@ free_port() {
 
 # --- guests --------------------------------------------------------------------
 say "building the guests (cargo, release)"
-(cd "$ROOT" && cargo run --quiet --release -p cohort-harness --example bench_guests -- "$WORK/guests") >&2
+EXTRA_ARGS=()
+EXTRA_NAMES=()
+for pair in $EXTRA_WASM; do
+    EXTRA_ARGS+=("x${pair%%=*}=${pair#*=}")
+    EXTRA_NAMES+=("${pair%%=*}")
+done
+(cd "$ROOT" && cargo run --quiet --release -p cohort-harness --example bench_guests -- "$WORK/guests" "${EXTRA_ARGS[@]}") >&2
 install_plugin() { # module wasm
     local dir="$WORK/plugins-local/src/$1"
     mkdir -p "$dir"
@@ -104,11 +110,8 @@ EOF
 }
 install_plugin cohort "$WORK/guests/cohort.wasm"
 install_plugin noop "$WORK/guests/noop.wasm"
-EXTRA_NAMES=()
-for pair in $EXTRA_WASM; do
-    name="${pair%%=*}"
-    install_plugin "x$name" "${pair#*=}"
-    EXTRA_NAMES+=("$name")
+for name in "${EXTRA_NAMES[@]}"; do
+    install_plugin "x$name" "$WORK/guests/x$name.wasm"
 done
 
 # --- nginx -----------------------------------------------------------------------
