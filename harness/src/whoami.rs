@@ -63,8 +63,12 @@ pub struct Pod {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     stop: Arc<AtomicBool>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
 }
+
+/// Threads answering one pod. With a single one, a second keep-alive
+/// connection could wait for a minute behind the first (seen under the soak).
+const WORKERS: usize = 8;
 
 impl Pod {
     /// Starts a pod on `127.0.0.1` and a free port.
@@ -88,23 +92,31 @@ impl Pod {
             })?;
         let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = {
-            let server = Arc::clone(&server);
-            let stop = Arc::clone(&stop);
-            let name = name.to_owned();
-            let hostname = hostname.to_owned();
-            std::thread::Builder::new()
-                .name(format!("whoami-{hostname}"))
-                .spawn(move || serve(&server, &stop, &name, &hostname))
-                .map_err(Error::Thread)?
-        };
+        let mut workers = Vec::with_capacity(WORKERS);
+        for i in 0..WORKERS {
+            let (worker_server, worker_stop) = (Arc::clone(&server), Arc::clone(&stop));
+            let (name, hostname) = (name.to_owned(), hostname.to_owned());
+            let spawned = std::thread::Builder::new()
+                .name(format!("whoami-{hostname}-{i}"))
+                .spawn(move || serve(&worker_server, &worker_stop, &name, &hostname));
+            match spawned {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    for _ in &workers {
+                        server.unblock();
+                    }
+                    return Err(Error::Thread(e));
+                }
+            }
+        }
         Ok(Self {
             name: name.to_owned(),
             hostname: hostname.to_owned(),
             addr,
             server,
             stop,
-            worker: Some(worker),
+            workers,
         })
     }
 
@@ -142,9 +154,12 @@ impl std::fmt::Debug for Pod {
 impl Drop for Pod {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(worker) = self.worker.take() {
-            // A panic in the worker has already been reported on stderr.
+        // `unblock` wakes one waiting `recv` at a time.
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            // A panic in a worker has already been reported on stderr.
             let _ = worker.join();
         }
     }
