@@ -324,8 +324,22 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in routes:
     rps, p50, p99, cpu = med[r]
     print(f"| {r} | {rps:,.0f} | {p50:.0f} µs | {p99:.0f} µs | {cpu:.1f} µs | {rps / base[0]:.2f} | {cpu / base[3]:.2f} | {cpu - base[3]:+.1f} µs |")
+if all(r in med for r in ("headers", "cohort-returning", "cohort-new")):
+    h, ret, new = med["headers"], med["cohort-returning"], med["cohort-new"]
+    over = lambda m: m[3] - base[3]
+    yes = lambda ok: "met" if ok else "**not met**"
+    print()
+    print("Goals, on this run's medians:")
+    print(f"- returning visitors cost no more Traefik CPU per request than `headers`: "
+          f"{ret[3]:.1f} µs vs {h[3]:.1f} µs: {yes(ret[3] <= h[3])}")
+    print(f"- new visitors cost at most twice what `headers` adds to plain: "
+          f"{over(new):+.1f} µs vs 2 × {over(h):+.1f} µs: {yes(over(new) <= 2 * over(h))}")
+    print(f"- throughput with Cohort ≥ 95 % of plain: returning {ret[0] / base[0]:.2f}, "
+          f"new {new[0] / base[0]:.2f}: {yes(min(ret[0], new[0]) >= 0.95 * base[0])}")
 EOF
 )"
+
+COSTS="$(cd "$ROOT" && cargo run --quiet --release -p cohort-harness --example costs 2>/dev/null | sed 's/^## /### /')"
 
 CPU_MODEL="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 WASM_SIZE="$(stat -c %s "$WORK/guests/cohort.wasm")"
@@ -348,12 +362,20 @@ Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requ
   every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1; cohort_id=…\`).
 - cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed on a fresh
   visitor id, two \`Set-Cookie\`s.
+- plain, headers and noop-wasm get the returning visitor's Cookie header.
 - plugin.wasm: $WASM_SIZE bytes.
 
 Machine: $(nproc) CPUs ($CPU_MODEL), $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after.
 wrk, nginx and Traefik share these CPUs.${NOTE:+ $NOTE}
 
 $TABLE
+
+## What the guest does per request (harness, deterministic)
+
+From \`cargo run --release -p cohort-harness --example costs\`: host calls and guest
+instructions (wasmtime fuel) per request shape, for Cohort and the no-op guest.
+
+$COSTS
 EOF
 )"
 
