@@ -24,6 +24,9 @@
 #   OUT=BENCHMARKS.md   (relative to the repository; OUT= to skip writing)
 #   EXTRA_WASM="name=/path/a.wasm other=/path/b.wasm"   more Cohort builds
 #       to compare side by side (routes name-returning and name-new)
+#   EXTRA_GUEST="name=/path/g.wasm ..."   any other http-wasm guests, with no
+#       configuration, on routes g-name with the returning visitor's cookie
+#       (e.g. guests that make a given set of host calls, to price them)
 #   EXTRA_COOKIE="a=1; b=2"   cookies every request carries in front of the
 #       route's own (e.g. 30 analytics cookies, as browsers send)
 #   NOTE="..."          a line about the machine's state for the report
@@ -39,6 +42,7 @@ CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-1}"
 EXTRA_WASM="${EXTRA_WASM:-}"
 EXTRA_COOKIE="${EXTRA_COOKIE:-}"
+EXTRA_GUEST="${EXTRA_GUEST:-}"
 NOTE="${NOTE:-}"
 TRAEFIK_VERSION="3.7.15"
 
@@ -113,6 +117,11 @@ install_plugin noop "$WORK/guests/noop.wasm"
 for name in "${EXTRA_NAMES[@]}"; do
     install_plugin "x$name" "$WORK/guests/x$name.wasm"
 done
+GUEST_NAMES=()
+for pair in $EXTRA_GUEST; do
+    install_plugin "g${pair%%=*}" "${pair#*=}"
+    GUEST_NAMES+=("${pair%%=*}")
+done
 
 # --- nginx -----------------------------------------------------------------------
 NGINX_PORT="$(free_port)"
@@ -173,9 +182,16 @@ EOF
     for name in "${EXTRA_NAMES[@]}"; do
         echo "    x$name: {moduleName: x$name}"
     done
+    for name in "${GUEST_NAMES[@]}"; do
+        echo "    g$name: {moduleName: g$name}"
+    done
 } >"$WORK/traefik.yml"
 
-ROUTES=(plain headers noop-wasm cohort-returning cohort-new)
+ROUTES=(plain headers noop-wasm)
+for name in "${GUEST_NAMES[@]}"; do
+    ROUTES+=("g-$name")
+done
+ROUTES+=(cohort-returning cohort-new)
 for name in "${EXTRA_NAMES[@]}"; do
     ROUTES+=("$name-returning" "$name-new")
 done
@@ -200,6 +216,9 @@ EOF
     for name in "${EXTRA_NAMES[@]}"; do
         printf '    x%s:\n      plugin:\n        x%s:%s\n' "$name" "$name" "$COHORT_CONFIG"
     done
+    for name in "${GUEST_NAMES[@]}"; do
+        printf '    g%s:\n      plugin:\n        g%s: {}\n' "$name" "$name"
+    done
     echo "  routers:"
     for route in "${ROUTES[@]}"; do
         case "$route" in
@@ -207,6 +226,7 @@ EOF
             headers) mw="two-headers" ;;
             noop-wasm) mw="noop" ;;
             cohort-*) mw="cohort" ;;
+            g-*) mw="g${route#g-}" ;;
             *) mw="x${route%-*}" ;;
         esac
         printf '    %s:\n      rule: "PathPrefix(`/%s`)"\n      entryPoints: [web]\n      service: nginx\n' "$route" "$route"
@@ -247,10 +267,10 @@ fi
 
 # Every route answers as expected before anything is measured.
 for route in "${ROUTES[@]}"; do
-    headers="$(curl -s -D - -o /dev/null -H "Cookie: $(cookie_for "$route")" "http://127.0.0.1:$WEB_PORT/$route")"
+    headers="$(curl -s -D - -o "$WORK/body" -H "Cookie: $(cookie_for "$route")" "http://127.0.0.1:$WEB_PORT/$route" || true)"
     status="$(printf '%s' "$headers" | awk 'NR==1 {print $2}')"
     cookies="$(printf '%s' "$headers" | grep -ci '^set-cookie:' || true)"
-    [ "$status" = 200 ] || die "$route answered $status"
+    [ "$status" = 200 ] || die "$route answered '$status': $(head -c 300 "$WORK/body" 2>/dev/null)"
     case "$route" in
         *-returning) [ "$cookies" = 0 ] || die "$route: a returning visitor got $cookies Set-Cookie" ;;
         *-new) [ "$cookies" = 2 ] || die "$route: a new visitor got $cookies Set-Cookie, not 2" ;;
