@@ -7,8 +7,9 @@
 #   SECONDS_PER_TARGET  default 60
 #   TARGET              cookie, config, decision, wasm_request (default: all)
 #
-#   FUZZ_SANITIZER      address (default) or none: none builds and runs about
-#                       twice as fast; the plugin has no unsafe code, so
+#   FUZZ_SANITIZER      address (default) or none: none runs about 4x as many
+#                       executions (decision: ~16,700/s against ~3,700/s
+#                       here); the plugin has no unsafe code, so
 #                       AddressSanitizer mostly watches its dependencies.
 #
 # Works on stable Rust: cargo-fuzz passes `-Z` flags, which stable accepts

@@ -7,6 +7,7 @@
 //!   attributes, nothing else);
 //! * the `Cookie` header the backend gets names exactly the cohort (and its
 //!   weighted sticky child), with every other pair kept in order;
+//! * the method, URI and source address read at most once, `Cookie` once;
 //! * the same decision twice from the same state;
 //! * the same client's next request, carrying what the response set, keeps
 //!   its cohort and is not sent a cookie again.
@@ -28,6 +29,11 @@ fuzz_target!(|data: &[u8]| {
 
     let (first, calls) = native::decide_fixed(config, &request, 1);
     native::check_decision(cfg, config, &request, &first).unwrap_or_else(|e| fail("first", e));
+    // Each read may be a host call: each part at most once.
+    let cookie_reads = calls.headers.iter().filter(|h| *h == "Cookie").count();
+    if calls.method > 1 || calls.uri > 1 || calls.source_addr > 1 || cookie_reads != 1 {
+        fail("reads", format!("{calls:?}"));
+    }
     let (again, calls_again) = native::decide_fixed(config, &request, 1);
     if (&again, &calls_again) != (&first, &calls) {
         fail("determinism", format!("{first:?} then {again:?}"));
