@@ -29,6 +29,8 @@
 #       (e.g. guests that make a given set of host calls, to price them)
 #   EXTRA_COOKIE="a=1; b=2"   cookies every request carries in front of the
 #       route's own (e.g. 30 analytics cookies, as browsers send)
+#   PIN=1               Traefik on CPU 0 (GOMAXPROCS=1), nginx and wrk on CPU 1:
+#       steadier numbers on a 2-CPU machine (needs taskset and 2+ CPUs)
 #   NOTE="..."          a line about the machine's state for the report
 #
 # Installs wrk and nginx-light with apt-get if missing, and Traefik with
@@ -44,6 +46,15 @@ EXTRA_WASM="${EXTRA_WASM:-}"
 EXTRA_COOKIE="${EXTRA_COOKIE:-}"
 EXTRA_GUEST="${EXTRA_GUEST:-}"
 NOTE="${NOTE:-}"
+PIN="${PIN:-0}"
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    ON_TRAEFIK=(taskset -c 0)
+    ON_CLIENT=(taskset -c 1)
+else
+    PIN=0
+    ON_TRAEFIK=()
+    ON_CLIENT=()
+fi
 TRAEFIK_VERSION="3.7.15"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +62,7 @@ OUT="${OUT-BENCHMARKS.md}"
 COMMAND="bash scripts/bench-traefik.sh"
 [ "$ROUNDS" != 3 ] && COMMAND="ROUNDS=$ROUNDS $COMMAND"
 [ "$DURATION" != 3 ] && COMMAND="DURATION=$DURATION $COMMAND"
+[ "$PIN" = 1 ] && COMMAND="PIN=1 $COMMAND"
 [ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
 
 say() { printf 'bench-traefik: %s\n' "$*" >&2; }
@@ -146,7 +158,7 @@ http {
     }
 }
 EOF
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
+"${ON_CLIENT[@]}" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
 PIDS+=($!)
 
 # --- traefik -----------------------------------------------------------------------
@@ -234,7 +246,11 @@ EOF
     done
 } >"$WORK/dynamic.yml"
 
-(cd "$WORK" && exec "$TRAEFIK" --configFile="$WORK/traefik.yml") >"$WORK/traefik.out" 2>&1 &
+(
+    cd "$WORK"
+    [ "$PIN" = 1 ] && export GOMAXPROCS=1
+    exec "${ON_TRAEFIK[@]}" "$TRAEFIK" --configFile="$WORK/traefik.yml"
+) >"$WORK/traefik.out" 2>&1 &
 TRAEFIK_PID=$!
 PIDS+=("$TRAEFIK_PID")
 
@@ -285,7 +301,7 @@ cpu_ticks() { # utime + stime of Traefik, in clock ticks
 }
 
 run_wrk() { # route seconds -> wrk output
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${2}s" --latency \
+    "${ON_CLIENT[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${2}s" --latency \
         -H "Cookie: $(cookie_for "$1")" "http://127.0.0.1:$WEB_PORT/$1"
 }
 
@@ -413,7 +429,7 @@ Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requ
 - plugin.wasm: $WASM_SIZE bytes.
 
 Machine: $(nproc) CPUs ($CPU_MODEL), $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after.
-wrk, nginx and Traefik share these CPUs.${NOTE:+ $NOTE}
+$([ "$PIN" = 1 ] && echo "Traefik pinned to CPU 0 with GOMAXPROCS=1, nginx and wrk to CPU 1." || echo "wrk, nginx and Traefik share these CPUs.")${NOTE:+ $NOTE}
 
 $TABLE
 
