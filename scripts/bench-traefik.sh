@@ -421,7 +421,7 @@ Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requ
 - plain: no middleware; headers: Traefik's \`headers\` middleware setting two request headers;
   noop-wasm: a wasm guest that does nothing (\`harness/benches/noop.wat\`), the floor of any
   http-wasm middleware.
-- cohort-returning: Cohort with the configuration of \`testdata/traefik/seed-canary-sticky-cohort.yml\`,
+- cohort-returning: Cohort with the configuration of \`recipes/file/flat-routers.yml\`,
   every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1; cohort_id=…\`).
 - cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed on a fresh
   visitor id, two \`Set-Cookie\`s.

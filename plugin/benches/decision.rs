@@ -18,7 +18,7 @@
 //! | `excluded`        | full   | `GET /healthz`, no cookie                                   |
 //! | `returning`       | full   | as above, with exclusions and overrides configured          |
 //!
-//! "seed" is the configuration of `testdata/traefik/seed-canary-sticky-cohort.yml`;
+//! "seed" is the configuration of `recipes/file/flat-routers.yml`;
 //! "full" adds an override header and query parameter and excluded paths.
 //! Each host read is modelled as an owned copy, as the guest gets it.
 

@@ -3,7 +3,7 @@
 //! `plugin/benches/decision.rs` runs the same shapes natively.
 //!
 //! - "seed": Cohort configured as in
-//!   `testdata/traefik/seed-canary-sticky-cohort.yml` (50/50, key
+//!   `recipes/file/flat-routers.yml` (50/50, key
 //!   `header:X-User-Id`, request header `X-Canary`, cookie `canary`).
 //! - "full": the seed plus an override header (`X-Cohort`) and query
 //!   parameter (`cohort`), and excluded paths.
