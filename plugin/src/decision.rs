@@ -289,23 +289,32 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
     held: Lookup,
 ) -> Option<Vec<u8>> {
     let name = config.variants[variant].name.as_bytes();
-    let mut replacements: Vec<(&[u8], Option<&[u8]>)> = Vec::with_capacity(2);
+    let cohort_pair = (config.cookie_name.as_bytes(), Some(name));
     let mut dirty = !held.is_exactly(name);
-    replacements.push((config.cookie_name.as_bytes(), Some(name)));
-    if let Some(sticky) = &config.weighted_sticky_cookie {
-        let wanted = config.variants[variant]
-            .sticky_value
-            .as_deref()
-            .map(str::as_bytes);
-        let found = cookie::lookup(lines, sticky.as_bytes());
-        dirty |= match wanted {
-            Some(value) => !found.is_exactly(value),
-            // A variant without a weighted child: drop any (forged) sticky pair.
-            None => found != Lookup::Missing,
-        };
-        replacements.push((sticky.as_bytes(), wanted));
-    }
-    dirty.then(|| cookie::rewrite(lines, &replacements))
+    // A fixed pair of slots, not a Vec: every request passes here, and a
+    // returning visitor should allocate nothing.
+    let replacements = match &config.weighted_sticky_cookie {
+        None => [cohort_pair, cohort_pair],
+        Some(sticky) => {
+            let wanted = config.variants[variant]
+                .sticky_value
+                .as_deref()
+                .map(str::as_bytes);
+            let found = cookie::lookup(lines, sticky.as_bytes());
+            dirty |= match wanted {
+                Some(value) => !found.is_exactly(value),
+                // A variant without a weighted child: drop any (forged) sticky pair.
+                None => found != Lookup::Missing,
+            };
+            [cohort_pair, (sticky.as_bytes(), wanted)]
+        }
+    };
+    let used = if config.weighted_sticky_cookie.is_some() {
+        2
+    } else {
+        1
+    };
+    dirty.then(|| cookie::rewrite(lines, &replacements[..used]))
 }
 
 fn is_excluded<R: RequestView>(config: &Config, request: &mut Reads<'_, R>) -> bool {
