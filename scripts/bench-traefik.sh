@@ -174,8 +174,7 @@ COHORT_CONFIG='
             - {name: v2, weight: 50}
           cookie: {name: canary, maxAge: 2592000, path: /, secure: true, httpOnly: true, sameSite: lax}
           header: X-Canary
-          keys: ["header:X-User-Id"]
-          visitorCookie: cohort_id'
+          keys: ["header:X-User-Id"]'
 
 {
     cat <<EOF
@@ -289,7 +288,7 @@ for route in "${ROUTES[@]}"; do
     [ "$status" = 200 ] || die "$route answered '$status': $(head -c 300 "$WORK/body" 2>/dev/null)"
     case "$route" in
         *-returning) [ "$cookies" = 0 ] || die "$route: a returning visitor got $cookies Set-Cookie" ;;
-        *-new) [ "$cookies" = 2 ] || die "$route: a new visitor got $cookies Set-Cookie, not 2" ;;
+        *-new) [ "$cookies" -ge 1 ] || die "$route: a new visitor got no Set-Cookie" ;;
     esac
 done
 say "all ${#ROUTES[@]} routes answer; Traefik $("$TRAEFIK" version | awk '/^Version:/ {print $2}')"
@@ -423,8 +422,8 @@ Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requ
   http-wasm middleware.
 - cohort-returning: Cohort with the configuration of \`recipes/file/flat-routers.yml\`,
   every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1; cohort_id=…\`).
-- cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed on a fresh
-  visitor id, two \`Set-Cookie\`s.
+- cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed once,
+  one \`Set-Cookie\` (\`stickiness: keep\` keeps no visitor id).
 - plain, headers and noop-wasm get the returning visitor's Cookie header.
 - plugin.wasm: $WASM_SIZE bytes.
 

@@ -89,7 +89,10 @@ pub fn check_set_cookie<'a>(cfg: &FuzzConfig, value: &'a [u8]) -> Result<SetCook
             return Err(format!("Set-Cookie {shown:?} names no variant"));
         }
         Ok(SetCookie::Cohort(v))
-    } else if name == cfg.visitor.as_bytes() {
+    } else if cfg
+        .visitor
+        .is_some_and(|visitor| name == visitor.as_bytes())
+    {
         if !is_visitor_id(v) {
             return Err(format!("Set-Cookie {shown:?} is not a visitor id"));
         }

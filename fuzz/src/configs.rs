@@ -17,8 +17,8 @@ pub struct FuzzConfig {
     pub json: &'static str,
     /// The cohort cookie's name.
     pub cookie: &'static str,
-    /// The visitor-id cookie's name.
-    pub visitor: &'static str,
+    /// The visitor-id cookie's name, when ids are kept.
+    pub visitor: Option<&'static str>,
     /// `(name, weighted sticky value)` of every variant, in order.
     pub variants: &'static [(&'static str, Option<&'static str>)],
     /// The weighted service's sticky cookie, if configured.
@@ -59,7 +59,7 @@ pub const CONFIGS: &[FuzzConfig] = &[
     FuzzConfig {
         json: "{}",
         cookie: "canary",
-        visitor: "cohort_id",
+        visitor: None,
         variants: &[("v1", None), ("v2", None)],
         sticky_cookie: None,
         suffix: "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax",
@@ -83,7 +83,7 @@ pub const CONFIGS: &[FuzzConfig] = &[
             "debugHeader": "X-Cohort-Debug"
         }"#,
         cookie: "canary",
-        visitor: "cohort_id",
+        visitor: None,
         variants: &[
             ("stable", Some("1bc4b4fe4f78c77f")),
             ("canary-v2", Some("a83a62e10322415a")),
@@ -111,7 +111,7 @@ pub const CONFIGS: &[FuzzConfig] = &[
             "cookie": {"name": "ab", "maxAge": "0", "sameSite": "", "httpOnly": "false"}
         }"#,
         cookie: "ab",
-        visitor: "vid",
+        visitor: Some("vid"),
         variants: &[("a", None), ("b", None), ("c", None), ("d", None)],
         sticky_cookie: None,
         suffix: "; Path=/",
@@ -128,7 +128,7 @@ pub const CONFIGS: &[FuzzConfig] = &[
             "exclude": {"methods": "HEAD, OPTIONS", "paths": ["^/static/"]}
         }"#,
         cookie: "__Host-cohort",
-        visitor: "__Host-vid",
+        visitor: Some("__Host-vid"),
         variants: &[("control", None), ("treatment", None)],
         sticky_cookie: None,
         suffix: "; Path=/; Max-Age=2592000; Secure; HttpOnly; SameSite=None",
@@ -152,7 +152,7 @@ pub const CONFIGS: &[FuzzConfig] = &[
             "debugHeader": "X-Canary-Debug"
         }"#,
         cookie: "canary",
-        visitor: "cohort_id",
+        visitor: Some("cohort_id"),
         variants: &[("v1", Some("abc123")), ("v2", None)],
         sticky_cookie: Some("_sticky"),
         suffix: "; Path=/app; Domain=.example.org; Max-Age=2592000; HttpOnly; SameSite=Lax",

@@ -40,7 +40,10 @@ pub fn check_metadata(cfg: &FuzzConfig, config: &Config) -> Result<(), String> {
         .collect();
     let checks = [
         (config.cookie_name == cfg.cookie, "cookie name"),
-        (config.visitor_cookie == cfg.visitor, "visitor cookie"),
+        (
+            config.visitor_cookie.as_deref() == cfg.visitor,
+            "visitor cookie",
+        ),
         (variants == cfg.variants, "variants"),
         (
             config.weighted_sticky_cookie.as_deref() == cfg.sticky_cookie,
@@ -229,13 +232,13 @@ pub fn next_request(
             config.variants[decision.variant].name.as_bytes(),
         ));
     }
+    let visitor = cfg.visitor.unwrap_or_default().as_bytes();
     let visitor_id = decision.visitor_set_cookie.as_ref().and_then(|v| {
         let pair = v.strip_suffix(cfg.suffix.as_bytes())?;
-        pair.strip_prefix(cfg.visitor.as_bytes())?
-            .strip_prefix(b"=")
+        pair.strip_prefix(visitor)?.strip_prefix(b"=")
     });
     if let Some(id) = visitor_id {
-        set.push((cfg.visitor.as_bytes(), id));
+        set.push((visitor, id));
     }
     if set.is_empty() {
         return request.clone();

@@ -29,24 +29,20 @@ fn bench_requests(c: &mut Criterion) {
     let cohort = cohort_wasm();
     let noop = shapes::noop_wasm();
     let backend = shapes::ok_backend();
-    let seed = load(
-        &cohort,
-        HostOptions::traefik().config_json(shapes::config("seed")),
-    );
-    let full = load(
-        &cohort,
-        HostOptions::traefik().config_json(shapes::config("full")),
-    );
+    let cohorts: std::collections::BTreeMap<&str, Guest> = shapes::CONFIGS
+        .into_iter()
+        .map(|config| {
+            let options = HostOptions::traefik().config_json(shapes::config(config));
+            (config, load(&cohort, options))
+        })
+        .collect();
     let noop_guest = load(&noop, HostOptions::traefik());
 
     let mut group = c.benchmark_group("request");
     for (config, shape, request) in shapes::shapes() {
-        let guests = [
-            ("cohort", if config == "seed" { &seed } else { &full }),
-            ("no-op", &noop_guest),
-        ];
+        let guests = [("cohort", &cohorts[config]), ("no-op", &noop_guest)];
         for (name, guest) in guests {
-            if name == "no-op" && config == "full" {
+            if name == "no-op" && config != "seed" {
                 continue; // same as seed for a guest without configuration
             }
             // Warm the instance before measuring.

@@ -44,7 +44,7 @@ fn main() -> Result<(), BoxError> {
     let backend = shapes::ok_backend();
 
     let mut guests: BTreeMap<&str, Guest> = BTreeMap::new();
-    for config in ["seed", "full"] {
+    for config in shapes::CONFIGS {
         let options = HostOptions::traefik().config_json(shapes::config(config));
         guests.insert(config, Guest::load(&cohort, options)?);
     }
@@ -53,7 +53,7 @@ fn main() -> Result<(), BoxError> {
     let mut rows = Vec::new();
     for (config, shape, request) in shapes::shapes() {
         for (name, guest) in [("cohort", &guests[config]), ("no-op", &noop_guest)] {
-            if name == "no-op" && config == "full" {
+            if name == "no-op" && config != "seed" {
                 continue; // the no-op guest has no configuration
             }
             // Warm: the second request on an instance is the steady state.

@@ -9,7 +9,7 @@
 //!
 //! | id                | config | request                                                    |
 //! |-------------------|--------|------------------------------------------------------------|
-//! | `new-visitor`     | seed   | no cookie, no key header: bucketed on a fresh visitor id    |
+//! | `new-visitor`     | seed   | no cookie, no key header: bucketed once, no id kept         |
 //! | `returning`       | seed   | `canary=v1; cohort_id=<id>`: the cookie is honoured          |
 //! | `30-cookies`      | seed   | 30 unrelated cookies, then `canary=v1`                      |
 //! | `new-30-cookies`  | seed   | 30 unrelated cookies and no cohort: a new visitor           |
@@ -17,9 +17,12 @@
 //! | `override`        | full   | `X-Cohort: v2` override header, cookie `canary=v1`          |
 //! | `excluded`        | full   | `GET /healthz`, no cookie                                   |
 //! | `returning`       | full   | as above, with exclusions and overrides configured          |
+//! | `new-visitor`     | reevaluate | as above, and a generated visitor id is kept            |
+//! | `returning`       | reevaluate | re-bucketed by the kept visitor id                      |
 //!
 //! "seed" is the configuration of `recipes/file/flat-routers.yml`;
-//! "full" adds an override header and query parameter and excluded paths.
+//! "full" adds an override header and query parameter and excluded paths;
+//! "reevaluate" is the seed with `stickiness: reevaluate`.
 //! Each host read is modelled as an owned copy, as the guest gets it.
 
 use std::hint::black_box;
@@ -76,9 +79,12 @@ impl RequestView for Native {
     }
 }
 
-const SEED: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}],"visitorCookie":"cohort_id"}"#;
+const SEED: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
 
-const FULL: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"exclude":{"paths":["^/(healthz|metrics)$","^/static/"]},"header":"X-Canary","keys":["header:X-User-Id"],"override":{"header":"X-Cohort","query":"cohort"},"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}],"visitorCookie":"cohort_id"}"#;
+const FULL: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"exclude":{"paths":["^/(healthz|metrics)$","^/static/"]},"header":"X-Canary","keys":["header:X-User-Id"],"override":{"header":"X-Cohort","query":"cohort"},"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
+
+/// The seed with `stickiness: reevaluate`: new visitors' ids are kept.
+const REEVALUATE: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","stickiness":"reevaluate","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
 
 const VISITOR: &str = "0123456789abcdef0123456789abcdef";
 
@@ -112,6 +118,8 @@ fn shapes() -> Vec<(&'static str, &'static str, Native)> {
             Native::get("/").header("Cookie", thirty.clone()),
         ),
         ("seed", "4kb-cookie", Native::get("/").header("Cookie", big)),
+        ("reevaluate", "new-visitor", Native::get("/")),
+        ("reevaluate", "returning", returning()),
         ("full", "returning", returning()),
         ("full", "override", returning().header("X-Cohort", "v2")),
         ("full", "excluded", Native::get("/healthz")),
@@ -119,7 +127,11 @@ fn shapes() -> Vec<(&'static str, &'static str, Native)> {
 }
 
 fn config(name: &str) -> Config {
-    let json = if name == "seed" { SEED } else { FULL };
+    let json = match name {
+        "seed" => SEED,
+        "reevaluate" => REEVALUATE,
+        _ => FULL,
+    };
     Config::from_json(json.as_bytes()).expect("the benchmark configuration is valid")
 }
 
@@ -150,7 +162,11 @@ fn bench_decide(c: &mut Criterion) {
 fn bench_config(c: &mut Criterion) {
     let mut group = c.benchmark_group("config");
     for name in ["seed", "full"] {
-        let json = if name == "seed" { SEED } else { FULL };
+        let json = match name {
+            "seed" => SEED,
+            "reevaluate" => REEVALUATE,
+            _ => FULL,
+        };
         group.bench_with_input(BenchmarkId::new("parse", name), json, |b, json| {
             b.iter(|| black_box(Config::from_json(black_box(json.as_bytes()))));
         });

@@ -62,11 +62,10 @@ pub fn assign<'a>(
     best.map(|(_, index)| index)
 }
 
-/// Generates visitor ids without the guest's random source, which in
-/// Traefik is a PRNG seeded with 42 and so identical in every instance.
-/// Each id hashes a chained state with the real wall clock, a counter and
-/// request data (the client's address and port among them), so instances
-/// started alike still diverge at their first request.
+/// Generates visitor ids and one-off bucketing keys without the guest's
+/// random source, which in Traefik is a PRNG seeded with 42 and so identical
+/// in every instance. The state starts from the real wall clock at the
+/// instance's start-up, so instances diverge from their first key.
 #[derive(Debug, Clone)]
 pub struct IdGenerator {
     state: [u8; 32],
@@ -82,7 +81,10 @@ impl IdGenerator {
         }
     }
 
-    /// A new 128-bit id as 32 lowercase hex digits.
+    /// A new 128-bit visitor id, to be kept in a cookie, as 32 lowercase hex
+    /// digits: a SHA-256 chain over the state, a counter, the real wall
+    /// clock and request data, so ids from instances that started in the
+    /// same instant still differ and one id says nothing about the next.
     pub fn next_id(&mut self, now_nanos: u128, request_data: &[&[u8]]) -> String {
         self.counter += 1;
         let mut hasher = Sha256::new();
@@ -95,6 +97,18 @@ impl IdGenerator {
         }
         self.state = hasher.finalize().into();
         hex(&self.state[..16])
+    }
+
+    /// A key for one draw that nobody keeps (no visitor cookie): unique
+    /// within the instance by the counter and between instances by the
+    /// state. It needs no hashing of its own: [`draw`] hashes it with the
+    /// seed and the variant, so consecutive keys draw independently.
+    pub fn next_key(&mut self) -> [u8; 16] {
+        self.counter += 1;
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&self.state[..8]);
+        key[8..].copy_from_slice(&self.counter.to_be_bytes());
+        key
     }
 }
 
@@ -216,6 +230,29 @@ mod tests {
         assert!(ida.bytes().all(|c| c.is_ascii_hexdigit()));
         // The same generator never repeats, even with identical inputs.
         assert_ne!(a.next_id(1_000, &[b"x"]), a.next_id(1_000, &[b"x"]));
+    }
+
+    #[test]
+    fn one_off_keys_never_repeat_and_differ_between_boots() {
+        let mut a = IdGenerator::new(b"boot 1");
+        let mut b = IdGenerator::new(b"boot 2");
+        let keys: std::collections::HashSet<_> = (0..1_000).map(|_| a.next_key()).collect();
+        assert_eq!(keys.len(), 1_000);
+        assert!(!keys.contains(&b.next_key()));
+    }
+
+    #[test]
+    fn one_off_keys_split_by_the_weights() {
+        // Consecutive counter keys must draw independently: 100k at 10 %
+        // land within 5 sd (sd ≈ 95) of 10,000.
+        let mut ids = IdGenerator::new(b"boot");
+        let mut canary = 0i64;
+        for _ in 0..100_000 {
+            if assign(b"seed", &ids.next_key(), two(1_000)) == Some(1) {
+                canary += 1;
+            }
+        }
+        assert!((canary - 10_000).abs() < 500, "{canary}");
     }
 
     proptest! {

@@ -115,7 +115,8 @@ pub struct Config {
     pub cookie_suffix: String,
     pub header: Option<String>,
     pub keys: Vec<KeySource>,
-    pub visitor_cookie: String,
+    /// The cookie keeping a generated visitor id; `None`: ids are not kept.
+    pub visitor_cookie: Option<String>,
     pub stickiness: Stickiness,
     /// Name of the weighted TraefikService's sticky cookie.
     pub weighted_sticky_cookie: Option<String>,
@@ -170,15 +171,6 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
-        let visitor_cookie = root
-            .token("visitorCookie")?
-            .unwrap_or_else(|| "cohort_id".into());
-        if visitor_cookie == cookie_name {
-            return Err(error(
-                "visitorCookie",
-                format!("must differ from cookie.name ({cookie_name:?})"),
-            ));
-        }
         let stickiness = match root.get("stickiness") {
             None => Stickiness::Keep,
             Some(v) => match string("stickiness", v)?.to_ascii_lowercase().as_str() {
@@ -193,6 +185,20 @@ impl Config {
             },
         };
 
+        // Only `reevaluate` reads a generated visitor id back (to re-bucket a
+        // holder); under `keep` the cohort cookie alone keeps a visitor, so
+        // writing the id would cost every new visitor a second Set-Cookie.
+        let visitor_cookie = if root.get("visitorCookie").is_some() {
+            root.token("visitorCookie")?
+        } else {
+            (stickiness == Stickiness::Reevaluate).then(|| "cohort_id".to_owned())
+        };
+        if visitor_cookie.as_deref() == Some(cookie_name.as_str()) {
+            return Err(error(
+                "visitorCookie",
+                format!("must differ from cookie.name ({cookie_name:?})"),
+            ));
+        }
         let weighted_sticky_cookie = match root.get("weightedSticky") {
             None => None,
             Some(v) => {
@@ -203,7 +209,7 @@ impl Config {
             }
         };
         if let Some(name) = &weighted_sticky_cookie {
-            if *name == cookie_name || *name == visitor_cookie {
+            if *name == cookie_name || Some(name) == visitor_cookie.as_ref() {
                 return Err(error(
                     "weightedSticky.cookie",
                     "must differ from cookie.name and visitorCookie",

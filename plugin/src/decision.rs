@@ -81,6 +81,8 @@ pub enum KeyUsed {
     Configured(usize),
     VisitorId,
     NewVisitorId,
+    /// A new visitor with no key kept (no `visitorCookie`): a one-off draw.
+    OneOff,
 }
 
 /// The outcome: the cohort and every write it calls for.
@@ -106,6 +108,7 @@ impl Decision {
             KeyUsed::Configured(i) => format!(" key=keys[{i}]"),
             KeyUsed::VisitorId => " key=visitor-id".into(),
             KeyUsed::NewVisitorId => " key=visitor-id(new)".into(),
+            KeyUsed::OneOff => " key=one-off".into(),
         };
         format!(
             "cohort={} reason={}{key}{}",
@@ -149,8 +152,8 @@ impl<R: RequestView> Reads<'_, R> {
     }
 }
 
-/// How much of each `Cookie` line goes into a new visitor id: with an IPv4
-/// client the id's input then fits two SHA-256 blocks.
+/// How much of each `Cookie` line goes into a new visitor id: with one line
+/// the id's input then fits two SHA-256 blocks.
 const ID_COOKIE_BYTES: usize = 32;
 
 /// Decides the cohort of one request.
@@ -221,27 +224,31 @@ pub fn decide<R: RequestView>(
             None => {
                 let (k, used) = match stable_key(config, request, &lines) {
                     Some(found) => found,
-                    None => {
-                        let addr = request.source_addr();
-                        let mut data: Vec<&[u8]> = vec![addr];
-                        // The start of each Cookie line, not all of it: the
-                        // id's inputs only need to differ between requests
-                        // (the address and port, the clock and the chained
-                        // state already do), and SHA-256 costs the guest
-                        // some 70 instructions a byte, more than the rest of
-                        // a request with a few KB of cookies.
-                        data.extend(lines.iter().map(|line| {
-                            let line = line.as_ref();
-                            &line[..line.len().min(ID_COOKIE_BYTES)]
-                        }));
-                        let id = ids.next_id(now_nanos(), &data);
-                        visitor_set_cookie = Some(cookie::set_cookie(
-                            &config.visitor_cookie,
-                            id.as_bytes(),
-                            &config.cookie_suffix,
-                        ));
-                        (id.into_bytes(), KeyUsed::NewVisitorId)
-                    }
+                    None => match &config.visitor_cookie {
+                        Some(visitor_cookie) => {
+                            // The start of each Cookie line, not all of it:
+                            // the id's inputs only need to differ between
+                            // requests (the clock and the chained state
+                            // already do), and SHA-256 costs the guest some
+                            // 70 instructions a byte.
+                            let data: Vec<&[u8]> = lines
+                                .iter()
+                                .map(|line| {
+                                    let line = line.as_ref();
+                                    &line[..line.len().min(ID_COOKIE_BYTES)]
+                                })
+                                .collect();
+                            let id = ids.next_id(now_nanos(), &data);
+                            visitor_set_cookie = Some(cookie::set_cookie(
+                                visitor_cookie,
+                                id.as_bytes(),
+                                &config.cookie_suffix,
+                            ));
+                            (id.into_bytes(), KeyUsed::NewVisitorId)
+                        }
+                        // Nobody will read a key back: one draw, no cookie.
+                        None => (ids.next_key().to_vec(), KeyUsed::OneOff),
+                    },
                 };
                 key = used;
                 let reason = if held == Lookup::Missing {
@@ -421,7 +428,8 @@ fn stable_key<R: RequestView, L: AsRef<[u8]>>(
             return Some((key, KeyUsed::Configured(i)));
         }
     }
-    cookie::lookup(lines, config.visitor_cookie.as_bytes())
+    let visitor_cookie = config.visitor_cookie.as_ref()?;
+    cookie::lookup(lines, visitor_cookie.as_bytes())
         .first()
         .filter(|v| is_visitor_id(v))
         .map(|v| (v.to_vec(), KeyUsed::VisitorId))

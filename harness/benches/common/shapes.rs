@@ -7,6 +7,8 @@
 //!   `header:X-User-Id`, request header `X-Canary`, cookie `canary`).
 //! - "full": the seed plus an override header (`X-Cohort`) and query
 //!   parameter (`cohort`), and excluded paths.
+//! - "reevaluate": the seed with `stickiness: reevaluate`, which keeps a
+//!   generated visitor id in `cohort_id` (a second `Set-Cookie`).
 
 #![allow(dead_code)]
 
@@ -24,7 +26,10 @@ pub fn noop_wasm() -> Vec<u8> {
 /// A visitor id as Cohort generates them (32 hex digits).
 pub const VISITOR: &str = "0123456789abcdef0123456789abcdef";
 
-/// Cohort's configuration `name` ("seed" or "full").
+/// The configurations below, by name.
+pub const CONFIGS: [&str; 3] = ["seed", "full", "reevaluate"];
+
+/// Cohort's configuration `name` (one of [`CONFIGS`]).
 pub fn config(name: &str) -> Value {
     let mut config = json!({
         "seed": "my-app-canary-2026",
@@ -35,11 +40,14 @@ pub fn config(name: &str) -> Value {
         },
         "header": "X-Canary",
         "keys": ["header:X-User-Id"],
-        "visitorCookie": "cohort_id",
     });
-    if name == "full" {
-        config["override"] = json!({"header": "X-Cohort", "query": "cohort"});
-        config["exclude"] = json!({"paths": ["^/(healthz|metrics)$", "^/static/"]});
+    match name {
+        "full" => {
+            config["override"] = json!({"header": "X-Cohort", "query": "cohort"});
+            config["exclude"] = json!({"paths": ["^/(healthz|metrics)$", "^/static/"]});
+        }
+        "reevaluate" => config["stickiness"] = json!("reevaluate"),
+        _ => {}
     }
     config
 }
@@ -82,6 +90,8 @@ pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
             get("/").header("Cookie", thirty.clone()),
         ),
         ("seed", "4kb-cookie", get("/").header("Cookie", big)),
+        ("reevaluate", "new-visitor", get("/")),
+        ("reevaluate", "returning", returning()),
         ("full", "returning", returning()),
         ("full", "override", returning().header("X-Cohort", "v2")),
         ("full", "excluded", get("/healthz")),

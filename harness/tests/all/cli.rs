@@ -62,7 +62,8 @@ fn run_shows_what_the_backend_received_and_the_cookie_for_a_new_visitor() {
         text.contains(&format!("\nSet-Cookie: canary={cohort};")),
         "{text}"
     );
-    assert!(text.contains("\nSet-Cookie: cohort_id="), "{text}");
+    // `keep` (the default) keeps no visitor id: one Set-Cookie.
+    assert!(!text.contains("\nSet-Cookie: cohort_id="), "{text}");
     let err = stderr(&out);
     assert!(err.contains("* fuel: "), "{err}");
     assert!(err.contains("* host calls: "), "{err}");

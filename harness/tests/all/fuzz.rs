@@ -111,8 +111,17 @@ fn the_checks_reject_what_they_exist_to_catch() {
             "{bad}"
         );
     }
+    // Config 0 keeps no visitor ids, so a visitor-id cookie is foreign to
+    // it; config 4 (`reevaluate`) keeps them in `cohort_id`.
     let good = format!("cohort_id=0123456789abcdef0123456789abcdef{suffix}");
-    assert!(checks::check_set_cookie(cfg, good.as_bytes()).is_ok());
+    assert!(checks::check_set_cookie(cfg, good.as_bytes()).is_err());
+    let reevaluate = &CONFIGS[4];
+    assert_eq!(reevaluate.visitor, Some("cohort_id"));
+    let good = format!(
+        "cohort_id=0123456789abcdef0123456789abcdef{}",
+        reevaluate.suffix
+    );
+    assert!(checks::check_set_cookie(reevaluate, good.as_bytes()).is_ok());
     assert!(checks::check_debug_header(b"v1; reason=cookie", b"v1").is_ok());
     assert!(checks::check_debug_header(b"v1; reason=guess", b"v1").is_err());
 }

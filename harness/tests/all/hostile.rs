@@ -103,11 +103,11 @@ const fn normalised(v: &'static str) -> Expect {
     }
 }
 
-/// A new visitor: bucketed by a new visitor id.
+/// A new visitor: bucketed once (`keep` keeps no visitor id).
 const NEW: Expect = Expect {
     cohort: Cohort::Any,
     reason: "assigned",
-    set: &["canary", "cohort_id"],
+    set: &["canary"],
     cookie: CookieOut::Rewritten,
 };
 
@@ -765,19 +765,19 @@ fn ipv6_mapped_zone_and_garbage_source_addresses() {
             by_ip,
         ),
         case(
-            "`garbage` (refused, no IP: visitor id)",
+            "`garbage` (refused, no IP: one-off draw)",
             from("garbage"),
             NEW,
         ),
-        case("empty (refused, no IP: visitor id)", from(""), NEW),
+        case("empty (refused, no IP: one-off draw)", from(""), NEW),
         case(
-            "`1.2.3.4:99999` (refused, no IP: visitor id)",
+            "`1.2.3.4:99999` (refused, no IP: one-off draw)",
             from("1.2.3.4:99999"),
             NEW,
         ),
-        case("`[::1` (refused, no IP: visitor id)", from("[::1"), NEW),
+        case("`[::1` (refused, no IP: one-off draw)", from("[::1"), NEW),
         case(
-            "`10.0.0.1:1:2` (refused, no IP: visitor id)",
+            "`10.0.0.1:1:2` (refused, no IP: one-off draw)",
             from("10.0.0.1:1:2"),
             NEW,
         ),
@@ -1053,8 +1053,8 @@ fn fuel_of_large_cookies_shipped_and_unlowered() {
 
     // Where a new visitor's cost goes, at 4 KB of other cookies: the
     // holder only looks the cookie up; a new visitor keyed by a header also
-    // rewrites the header; one without a key also hashes every cookie line
-    // into its new visitor id (and looks up the visitor-id cookie).
+    // rewrites the header; one without a key draws once (no id is kept
+    // under `keep`).
     let keyed = cohort(base(&["header:X-User-Id"]));
     let filler = cookie_of_size(4096, false);
     let shapes = [
@@ -1068,7 +1068,7 @@ fn fuel_of_large_cookies_shipped_and_unlowered() {
             &keyed,
             with_cookie(filler.clone()).header("X-User-Id", "u1"),
         ),
-        ("4 KB new, generated id", &shipped, with_cookie(filler)),
+        ("4 KB new, one-off draw", &shipped, with_cookie(filler)),
     ];
     for (name, guest, request) in shapes {
         println!("{name:<32} {:>10}", send(guest, request).ex.fuel);

@@ -31,11 +31,18 @@ fn all_canary() -> Value {
     canary("100")
 }
 
+/// `config` keeping generated visitor ids in `cohort_id` (the default only
+/// under `stickiness: reevaluate`).
+fn with_ids(mut config: Value) -> Value {
+    config["visitorCookie"] = json!("cohort_id");
+    config
+}
+
 // ---------------------------------------------------------------------------
 // New and returning visitors.
 
 #[test]
-fn a_new_visitor_gets_a_cohort_cookie_a_visitor_id_and_the_cohort_header() {
+fn a_new_visitor_gets_a_cohort_cookie_and_the_cohort_header() {
     let guest = cohort(all_canary());
     let v = visit(&guest, "");
 
@@ -44,25 +51,46 @@ fn a_new_visitor_gets_a_cohort_cookie_a_visitor_id_and_the_cohort_header() {
     // The request already carries the cohort, so a router matching
     // `canary=v2` or `X-Canary: v2` after Cohort sees it.
     assert_eq!(v.backend_cookie(), "canary=v2");
-    // Set-Cookie: the cohort, then the generated visitor id.
-    let id = v.new_visitor_id().expect("a visitor id");
-    assert!(is_visitor_id(id), "{id}");
-    assert_eq!(
-        v.set_cookies(),
-        vec![
-            default_set_cookie("canary", "v2"),
-            default_set_cookie("cohort_id", id),
-        ]
-    );
-    // Host calls: read Cookie and the client address (entropy for the id);
-    // set Cookie, X-Canary and the debug header; add the two Set-Cookie.
+    // Under `keep` the cohort cookie is all a visitor needs: no visitor id.
+    assert_eq!(v.set_cookies(), vec![default_set_cookie("canary", "v2")]);
+    // Host calls: read Cookie; set Cookie, X-Canary and the debug header;
+    // add the one Set-Cookie.
     assert_eq!(
         v.ex.host_calls.to_string(),
-        "get_source_addr=1 get_header_values=1 set_header_value=3 add_header_value=2"
+        "get_header_values=1 set_header_value=3 add_header_value=1"
     );
     // Cohort never asks for buffering (the response streams through).
     assert_eq!(guest.features(), Features::NONE);
     assert_eq!(v.ex.features, Features::NONE);
+}
+
+#[test]
+fn a_new_visitor_gets_a_visitor_id_when_ids_are_kept() {
+    for config in [with_ids(all_canary()), {
+        let mut config = all_canary();
+        config["stickiness"] = json!("reevaluate");
+        config
+    }] {
+        let guest = cohort(config);
+        let v = visit(&guest, "");
+        assert_eq!((v.reason(), v.cohort()), ("assigned", "v2"));
+        // Set-Cookie: the cohort, then the generated visitor id.
+        let id = v.new_visitor_id().expect("a visitor id");
+        assert!(is_visitor_id(id), "{id}");
+        assert_eq!(
+            v.set_cookies(),
+            vec![
+                default_set_cookie("canary", "v2"),
+                default_set_cookie("cohort_id", id),
+            ]
+        );
+        // The id's entropy is the clock and the instance's state: no read of
+        // the client's address.
+        assert_eq!(
+            v.ex.host_calls.to_string(),
+            "get_header_values=1 set_header_value=3 add_header_value=2"
+        );
+    }
 }
 
 #[test]
@@ -100,7 +128,7 @@ fn a_returning_visitor_costs_one_cookie_read_and_one_header_write() {
 
 #[test]
 fn the_second_request_of_a_new_visitor_is_a_returning_one() {
-    let guest = cohort(canary("50"));
+    let guest = cohort(with_ids(canary("50")));
     let first = visit(&guest, "");
     let cohort_name = first.cohort().to_owned();
     let id = first.new_visitor_id().expect("id").to_owned();
@@ -113,7 +141,7 @@ fn the_second_request_of_a_new_visitor_is_a_returning_one() {
 
 #[test]
 fn a_lost_cohort_cookie_is_restored_from_the_visitor_id() {
-    let guest = cohort(canary("50"));
+    let guest = cohort(with_ids(canary("50")));
     let first = visit(&guest, "");
     let id = first.new_visitor_id().expect("id").to_owned();
     // Only the visitor id survived (the cohort cookie was deleted).
@@ -494,11 +522,10 @@ fn a_backend_set_cookie_survives_next_to_cohorts() {
         .handle(Request::get("/"), &backend)
         .expect("the harness serves");
     let set = ex.response.headers.get_all("Set-Cookie");
-    assert_eq!(set.len(), 4, "{set:?}");
+    assert_eq!(set.len(), 3, "{set:?}");
     assert_eq!(set[0], default_set_cookie("canary", "v2"));
-    assert!(set[1].starts_with("cohort_id="), "{set:?}");
     assert_eq!(
-        &set[2..],
+        &set[1..],
         ["session=xyz; Path=/; HttpOnly", "_sticky_pod=a1b2"]
     );
 }
@@ -536,7 +563,7 @@ fn decisions_are_logged_at_debug_level_when_asked() {
     let lines: Vec<String> = v.ex.logs.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines,
-        vec!["[debug] cohort=v2 reason=assigned key=visitor-id(new) set-cookie"]
+        vec!["[debug] cohort=v2 reason=assigned key=one-off set-cookie"]
     );
     assert_eq!(v.debug(), Some("v2; reason=assigned"));
     // Off by default: Traefik's host says every level is enabled, so the
@@ -683,78 +710,108 @@ impl Backend for Rendezvous {
     }
 }
 
-#[test]
-fn instances_started_alike_hand_out_distinct_ids_and_independent_cohorts() {
-    // 8 instances, each seeded alike: same fake random bytes, same fake
-    // monotonic clock. Every request is the same: same client address and
-    // port, no cookies. 250 rounds of 8 requests held together, so in each
-    // round all 8 instances serve their k-th new visitor at once.
-    const INSTANCES: usize = 8;
-    const ROUNDS: usize = 250;
+/// `INSTANCES` instances seeded alike (same fake random bytes, same fake
+/// monotonic clock) serve `ROUNDS` rounds of identical new visitors (same
+/// client address and port, no cookies), each round held together so all
+/// instances serve their k-th visitor at once. Returns, per visitor, the
+/// instance's k, the visitor id handed out (if any) and whether it got v2.
+fn new_visitors_on_instances_started_alike(config: Value) -> Vec<(u64, Option<String>, bool)> {
     let guest = cohort_with(
-        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 50}]}),
-        HostOptions::traefik().max_instances(INSTANCES),
+        config,
+        HostOptions::traefik().max_instances(ALIKE_INSTANCES),
     );
     let backend = Arc::new(Rendezvous {
-        barrier: Barrier::new(INSTANCES),
+        barrier: Barrier::new(ALIKE_INSTANCES),
     });
-    let threads: Vec<_> = (0..INSTANCES)
+    let threads: Vec<_> = (0..ALIKE_INSTANCES)
         .map(|_| {
             let (guest, backend) = (guest.clone(), Arc::clone(&backend));
             std::thread::spawn(move || {
-                (0..ROUNDS)
+                (0..ALIKE_ROUNDS)
                     .map(|_| {
                         let request = Request::get("/").source_addr("192.0.2.7:50000");
                         let ex = guest.handle(request, &*backend).expect("served");
                         assert!(ex.error.is_none(), "{:?}", ex.error);
                         let v = Visit { ex };
-                        let id = v.new_visitor_id().expect("a new visitor").to_owned();
-                        let k = v.ex.instance.served_before;
-                        (v.ex.instance.id, k, id, v.cohort() == "v2")
+                        let id = v.new_visitor_id().map(str::to_owned);
+                        (v.ex.instance.served_before, id, v.cohort() == "v2")
                     })
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    let served: Vec<(u64, u64, String, bool)> = threads
+    let served: Vec<_> = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    assert_eq!(guest.instances_created(), INSTANCES as u64);
+    assert_eq!(guest.instances_created(), ALIKE_INSTANCES as u64);
+    served
+}
 
-    // No two visitors share an id: not across instances, not within one.
-    let ids: HashSet<&str> = served.iter().map(|(_, _, id, _)| id.as_str()).collect();
-    assert_eq!(ids.len(), INSTANCES * ROUNDS);
+const ALIKE_INSTANCES: usize = 8;
+const ALIKE_ROUNDS: usize = 250;
 
-    // The k-th visitor of each instance, by round.
+/// Cohorts across instances: the split and the pairwise agreement of the
+/// instances' k-th visitors.
+fn check_independent_cohorts(served: &[(u64, Option<String>, bool)]) {
     let mut by_round: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
-    for (_, k, _, canary) in &served {
+    for (k, _, canary) in served {
         by_round.entry(*k).or_default().push(*canary);
     }
-    assert_eq!(by_round.len(), ROUNDS);
-    assert!(by_round.values().all(|round| round.len() == INSTANCES));
+    assert_eq!(by_round.len(), ALIKE_ROUNDS);
+    assert!(
+        by_round
+            .values()
+            .all(|round| round.len() == ALIKE_INSTANCES)
+    );
     // Correlation: how often two instances' k-th visitors share a cohort.
     // Independent 50/50 cohorts agree half the time: the mean over 250
     // rounds of 28 pairs each has sd ≈ 0.006, so 0.5 ± 0.05 is over 8 sd.
     // Instances copying each other would agree every time (1.0).
-    let pairs = INSTANCES * (INSTANCES - 1) / 2;
+    let pairs = ALIKE_INSTANCES * (ALIKE_INSTANCES - 1) / 2;
     let agreement: f64 = by_round
         .values()
         .map(|round| {
             let a = round.iter().filter(|c| **c).count();
-            let b = INSTANCES - a;
+            let b = ALIKE_INSTANCES - a;
             (a * a.saturating_sub(1) / 2 + b * b.saturating_sub(1) / 2) as f64 / pairs as f64
         })
         .sum::<f64>()
-        / ROUNDS as f64;
+        / ALIKE_ROUNDS as f64;
     // The split itself: 2,000 visitors at 50 %: sd ≈ 22.4, ± 120 is 5.4 sd.
     let canaries = served.iter().filter(|(.., c)| *c).count();
     println!(
-        "{} visitors on {INSTANCES} instances: {canaries} on v2, pairwise agreement {agreement:.3}",
+        "{} visitors on {ALIKE_INSTANCES} instances: {canaries} on v2, pairwise agreement {agreement:.3}",
         served.len()
     );
     assert!((0.45..=0.55).contains(&agreement), "{agreement}");
     assert!((880..=1120).contains(&canaries), "{canaries}");
+}
+
+#[test]
+fn instances_started_alike_draw_independent_cohorts() {
+    let served = new_visitors_on_instances_started_alike(
+        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 50}]}),
+    );
+    assert!(
+        served.iter().all(|(_, id, _)| id.is_none()),
+        "keep keeps no id"
+    );
+    check_independent_cohorts(&served);
+}
+
+#[test]
+fn instances_started_alike_hand_out_distinct_ids_and_independent_cohorts() {
+    let served = new_visitors_on_instances_started_alike(with_ids(
+        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 50}]}),
+    ));
+    // No two visitors share an id: not across instances, not within one.
+    let ids: HashSet<&str> = served
+        .iter()
+        .map(|(_, id, _)| id.as_deref().expect("a new visitor id"))
+        .collect();
+    assert_eq!(ids.len(), ALIKE_INSTANCES * ALIKE_ROUNDS);
+    check_independent_cohorts(&served);
 }
 
 // ---------------------------------------------------------------------------

@@ -77,11 +77,11 @@ fn traefik_spoof_override_from_outside_allow_from_is_ignored() -> Result<()> {
             &[
                 canary("20"),
                 (
-                    "visitorCookie: cohort_id\n",
+                    "stickiness: keep",
                     format!(
-                        "visitorCookie: cohort_id\n          override:\n            \
+                        "override:\n            \
                          header: X-Canary-Force\n            query: canary\n            \
-                         allowFrom: [\"{allow}\"]\n"
+                         allowFrom: [\"{allow}\"]\n          stickiness: keep"
                     ),
                 ),
             ],

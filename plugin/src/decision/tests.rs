@@ -75,6 +75,13 @@ fn canary(percent: u32) -> Config {
     }))
 }
 
+/// `canary(percent)` keeping generated visitor ids in `cohort_id`.
+fn canary_with_ids(percent: u32) -> Config {
+    let mut c = canary(percent);
+    c.visitor_cookie = Some("cohort_id".into());
+    c
+}
+
 fn run(config: &Config, request: &mut FakeRequest) -> Decision {
     let mut ids = IdGenerator::new(b"boot");
     decide(config, request, &mut ids, || 1_700_000_000_000_000_000)
@@ -89,8 +96,37 @@ fn cookie_header(d: &Decision) -> String {
 }
 
 #[test]
-fn a_new_visitor_is_assigned_and_gets_both_cookies() {
+fn a_new_visitor_under_keep_gets_one_cookie_and_one_header_read() {
     let c = canary(50);
+    let mut req = FakeRequest::get("/").cookie("session=abc");
+    let d = run(&c, &mut req);
+    assert_eq!(d.reason, Reason::Assigned);
+    assert_eq!(d.key, KeyUsed::OneOff);
+    assert!(d.set_cohort_cookie);
+    assert_eq!(d.visitor_set_cookie, None);
+    assert_eq!(
+        cookie_header(&d),
+        format!("session=abc; canary={}", name(&c, &d))
+    );
+    // No address, no visitor-id cookie: the Cookie header is all it reads.
+    assert_eq!(req.reads, vec!["header:cookie"]);
+}
+
+#[test]
+fn visitor_ids_are_kept_by_default_only_under_reevaluate() {
+    let keep = canary(50);
+    assert_eq!(keep.visitor_cookie, None);
+    let reevaluate = config(json!({"stickiness": "reevaluate"}));
+    assert_eq!(reevaluate.visitor_cookie.as_deref(), Some("cohort_id"));
+    let named = config(json!({"visitorCookie": "vid"}));
+    assert_eq!(named.visitor_cookie.as_deref(), Some("vid"));
+    let off = config(json!({"stickiness": "reevaluate", "visitorCookie": ""}));
+    assert_eq!(off.visitor_cookie, None);
+}
+
+#[test]
+fn a_new_visitor_is_assigned_and_gets_both_cookies() {
+    let c = canary_with_ids(50);
     let mut req = FakeRequest::get("/").cookie("session=abc");
     let d = run(&c, &mut req);
     assert_eq!(d.reason, Reason::Assigned);
@@ -119,7 +155,7 @@ fn a_returning_visitor_costs_one_header_read_and_writes_nothing() {
 
 #[test]
 fn the_visitor_id_cookie_keeps_the_assignment_across_lost_cohort_cookies() {
-    let c = canary(30);
+    let c = canary_with_ids(30);
     let mut first = FakeRequest::get("/");
     let d = run(&c, &mut first);
     let set = String::from_utf8(d.visitor_set_cookie.expect("new id")).unwrap();
@@ -133,7 +169,7 @@ fn the_visitor_id_cookie_keeps_the_assignment_across_lost_cohort_cookies() {
 
 #[test]
 fn forged_visitor_ids_are_ignored() {
-    let c = canary(30);
+    let c = canary_with_ids(30);
     let d = run(&c, &mut FakeRequest::get("/").cookie("cohort_id=not-an-id"));
     assert_eq!(d.key, KeyUsed::NewVisitorId);
 }
@@ -284,28 +320,18 @@ fn configured_keys_are_used_in_order_and_agree_across_replicas() {
 }
 
 #[test]
-fn generated_ids_differ_between_instances_started_alike() {
-    // Two instances with the same boot entropy (the worst case), same
-    // request shape but different connections and clock readings.
-    let c = canary(50);
-    let mut ids_a = IdGenerator::new(b"same");
-    let mut ids_b = IdGenerator::new(b"same");
+fn generated_ids_differ_between_instances_and_never_repeat() {
+    // Two instances booted at different instants, fed identical requests at
+    // identical clock readings (the worst case once booted).
+    let c = canary_with_ids(50);
+    let mut ids_a = IdGenerator::new(b"boot 1");
+    let mut ids_b = IdGenerator::new(b"boot 2");
     let mut cohorts = [0usize; 2];
     let mut seen = std::collections::HashSet::new();
-    for i in 0..400u32 {
-        let now = 1_700_000_000_000_000_000 + u128::from(i);
-        let da = decide(
-            &c,
-            &mut FakeRequest::get("/").from(&format!("10.0.0.1:{}", 1000 + i)),
-            &mut ids_a,
-            || now,
-        );
-        let db = decide(
-            &c,
-            &mut FakeRequest::get("/").from(&format!("10.0.0.2:{}", 1000 + i)),
-            &mut ids_b,
-            || now,
-        );
+    for _ in 0..400u32 {
+        let now = 1_700_000_000_000_000_000;
+        let da = decide(&c, &mut FakeRequest::get("/"), &mut ids_a, || now);
+        let db = decide(&c, &mut FakeRequest::get("/"), &mut ids_b, || now);
         for d in [da, db] {
             cohorts[d.variant] += 1;
             assert!(seen.insert(d.visitor_set_cookie.expect("new id")));
@@ -510,7 +536,7 @@ fn population(c: &Config, n: usize) -> Vec<(usize, String)> {
 
 #[test]
 fn keep_never_moves_cookie_holders_when_weights_change() {
-    let before = canary(10);
+    let before = canary_with_ids(10);
     let after = canary(30);
     for (variant, id) in population(&before, 2_000) {
         let cookie = format!("canary={}; {id}", before.variants[variant].name);
@@ -522,8 +548,8 @@ fn keep_never_moves_cookie_holders_when_weights_change() {
 #[test]
 fn reevaluate_ramps_move_only_the_users_they_must() {
     let ramp = |from: u32, to: u32| {
-        let before = canary(from);
-        let mut after = canary(to);
+        let before = canary_with_ids(from);
+        let mut after = canary_with_ids(to);
         after.stickiness = Stickiness::Reevaluate;
         let (mut moved_in, mut moved_out) = (0, 0);
         let people = population(&before, 4_000);
@@ -550,7 +576,7 @@ fn reevaluate_ramps_move_only_the_users_they_must() {
 
 #[test]
 fn split_over_many_new_visitors_follows_the_weights() {
-    let c = canary(20);
+    let c = canary_with_ids(20);
     let people = population(&c, 20_000);
     let canaries = people.iter().filter(|(v, _)| *v == 1).count();
     // 20 000 at 20 %: sd ≈ 57; ±300 is over 5 sd.
@@ -560,6 +586,12 @@ fn split_over_many_new_visitors_follows_the_weights() {
 #[test]
 fn describe_names_cohort_reason_and_key() {
     let c = canary(0);
+    let d = run(&c, &mut FakeRequest::get("/"));
+    assert_eq!(
+        d.describe(&c),
+        "cohort=v1 reason=assigned key=one-off set-cookie"
+    );
+    let c = canary_with_ids(0);
     let d = run(&c, &mut FakeRequest::get("/"));
     assert_eq!(
         d.describe(&c),

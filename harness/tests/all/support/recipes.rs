@@ -95,6 +95,15 @@ pub fn stickiness(stickiness: &str) -> (&'static str, String) {
     ("stickiness: keep", format!("stickiness: {stickiness}"))
 }
 
+/// Edit: keep generated visitor ids in `cohort_id` under `keep` too (the
+/// recipes leave `visitorCookie` unset, so only `reevaluate` keeps them).
+pub fn visitor_ids() -> (&'static str, String) {
+    (
+        "stickiness: keep",
+        "visitorCookie: cohort_id\n          stickiness: keep".to_owned(),
+    )
+}
+
 /// Edits: the weighted service's WRR weights (90/10 in
 /// `weighted-sticky.yml`) to `v1`/`v2`.
 pub fn wrr(v1: u32, v2: u32) -> [(&'static str, String); 2] {
