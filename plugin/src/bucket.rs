@@ -62,7 +62,33 @@ pub fn assign<'a>(
     best.map(|(_, index)| index)
 }
 
-/// Generates visitor ids and one-off bucketing keys without the guest's
+/// A one-off weighted choice from a uniform 64-bit `draw`: the candidate's
+/// `index` with probability `weight / Σ weights` (the modulo bias is under
+/// `Σ weights / 2^64`), or `None` when no candidate has weight. For visitors
+/// nobody keeps a key for, where rendezvous hashing's consistency buys
+/// nothing and its SHA-256 per variant costs the guest most of a request.
+pub fn pick<'a, I>(draw: u64, candidates: I) -> Option<usize>
+where
+    I: IntoIterator<Item = Candidate<'a>>,
+    I::IntoIter: Clone,
+{
+    let candidates = candidates.into_iter();
+    let total: u64 = candidates.clone().map(|c| u64::from(c.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut rest = draw % total;
+    for c in candidates {
+        let weight = u64::from(c.weight);
+        if rest < weight {
+            return Some(c.index);
+        }
+        rest -= weight;
+    }
+    None
+}
+
+/// Generates visitor ids and one-off draws without the guest's
 /// random source, which in Traefik is a PRNG seeded with 42 and so identical
 /// in every instance. The state starts from the real wall clock at the
 /// instance's start-up, so instances diverge from their first key.
@@ -99,16 +125,19 @@ impl IdGenerator {
         hex(&self.state[..16])
     }
 
-    /// A key for one draw that nobody keeps (no visitor cookie): unique
-    /// within the instance by the counter and between instances by the
-    /// state. It needs no hashing of its own: [`draw`] hashes it with the
-    /// seed and the variant, so consecutive keys draw independently.
-    pub fn next_key(&mut self) -> [u8; 16] {
+    /// A uniform 64-bit draw for [`pick`], for a visitor nobody keeps a key
+    /// for: SplitMix64 over the state and the counter. Its mix is a
+    /// bijection, so an instance never repeats a draw, and instances whose
+    /// start-up clocks differ draw from different streams.
+    pub fn next_draw(&mut self) -> u64 {
         self.counter += 1;
-        let mut key = [0u8; 16];
-        key[..8].copy_from_slice(&self.state[..8]);
-        key[8..].copy_from_slice(&self.counter.to_be_bytes());
-        key
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&self.state[..8]);
+        let mut z =
+            u64::from_be_bytes(seed).wrapping_add(self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 }
 
@@ -233,26 +262,80 @@ mod tests {
     }
 
     #[test]
-    fn one_off_keys_never_repeat_and_differ_between_boots() {
+    fn one_off_draws_never_repeat_and_differ_between_boots() {
         let mut a = IdGenerator::new(b"boot 1");
         let mut b = IdGenerator::new(b"boot 2");
-        let keys: std::collections::HashSet<_> = (0..1_000).map(|_| a.next_key()).collect();
-        assert_eq!(keys.len(), 1_000);
-        assert!(!keys.contains(&b.next_key()));
+        let draws: std::collections::HashSet<u64> = (0..10_000).map(|_| a.next_draw()).collect();
+        assert_eq!(draws.len(), 10_000);
+        let other: std::collections::HashSet<u64> = (0..10_000).map(|_| b.next_draw()).collect();
+        assert!(draws.is_disjoint(&other));
     }
 
     #[test]
-    fn one_off_keys_split_by_the_weights() {
-        // Consecutive counter keys must draw independently: 100k at 10 %
-        // land within 5 sd (sd ≈ 95) of 10,000.
+    fn one_off_picks_split_by_the_weights() {
+        // 100k consecutive draws at 10 %: within 5 sd (sd ≈ 95) of 10,000;
+        // three ways 50/30/20 within 5 sd too (sd ≤ 158).
         let mut ids = IdGenerator::new(b"boot");
         let mut canary = 0i64;
         for _ in 0..100_000 {
-            if assign(b"seed", &ids.next_key(), two(1_000)) == Some(1) {
+            if pick(ids.next_draw(), two(1_000)) == Some(1) {
                 canary += 1;
             }
         }
         assert!((canary - 10_000).abs() < 500, "{canary}");
+        let three = [
+            Candidate {
+                index: 0,
+                name: "a",
+                weight: 5_000,
+            },
+            Candidate {
+                index: 2,
+                name: "c",
+                weight: 3_000,
+            },
+            Candidate {
+                index: 5,
+                name: "f",
+                weight: 2_000,
+            },
+        ];
+        let mut counts = [0i64; 6];
+        for _ in 0..100_000 {
+            counts[pick(ids.next_draw(), three).expect("weighted")] += 1;
+        }
+        for (got, want) in [
+            (counts[0], 50_000),
+            (counts[2], 30_000),
+            (counts[5], 20_000),
+        ] {
+            assert!((got - want).abs() < 800, "{counts:?}");
+        }
+        // Consecutive draws are not correlated: the canary follows itself
+        // as often as chance says (10 % of 10 %), within 5 sd.
+        let mut both = 0i64;
+        let mut last = false;
+        for _ in 0..100_000 {
+            let now = pick(ids.next_draw(), two(1_000)) == Some(1);
+            both += i64::from(last && now);
+            last = now;
+        }
+        assert!((both - 1_000).abs() < 160, "{both}");
+    }
+
+    #[test]
+    fn pick_never_chooses_a_weightless_candidate() {
+        assert_eq!(pick(u64::MAX, two(0)), Some(0));
+        assert_eq!(pick(0, two(FULL_WEIGHT)), Some(1));
+        let none = [Candidate {
+            index: 0,
+            name: "a",
+            weight: 0,
+        }];
+        assert_eq!(pick(7, none), None);
+        for draw in [0, 1, 9_999, 10_000, u64::MAX] {
+            assert_eq!(pick(draw, two(0)), Some(0), "{draw}");
+        }
     }
 
     proptest! {

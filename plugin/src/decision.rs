@@ -13,7 +13,8 @@
 //!    their bucket, where their next request would take them anyway).
 //! 4. **bucket**: weighted rendezvous over the active variants, keyed by the
 //!    first configured key source present, else the visitor-id cookie, else
-//!    a freshly generated visitor id.
+//!    a freshly generated visitor id when ids are kept (`visitorCookie`);
+//!    without one, a one-off weighted draw.
 //!
 //! The request is read through [`RequestView`] so that the adapter reads
 //! from the host only what a decision needs: a returning visitor costs one
@@ -222,41 +223,16 @@ pub fn decide<R: RequestView>(
             }
             Some(i) => (i, Reason::Cookie, false),
             None => {
-                let (k, used) = match stable_key(config, request, &lines) {
-                    Some(found) => found,
-                    None => match &config.visitor_cookie {
-                        Some(visitor_cookie) => {
-                            // The start of each Cookie line, not all of it:
-                            // the id's inputs only need to differ between
-                            // requests (the clock and the chained state
-                            // already do), and SHA-256 costs the guest some
-                            // 70 instructions a byte.
-                            let data: Vec<&[u8]> = lines
-                                .iter()
-                                .map(|line| {
-                                    let line = line.as_ref();
-                                    &line[..line.len().min(ID_COOKIE_BYTES)]
-                                })
-                                .collect();
-                            let id = ids.next_id(now_nanos(), &data);
-                            visitor_set_cookie = Some(cookie::set_cookie(
-                                visitor_cookie,
-                                id.as_bytes(),
-                                &config.cookie_suffix,
-                            ));
-                            (id.into_bytes(), KeyUsed::NewVisitorId)
-                        }
-                        // Nobody will read a key back: one draw, no cookie.
-                        None => (ids.next_key().to_vec(), KeyUsed::OneOff),
-                    },
-                };
+                let (variant, used, visitor) =
+                    bucket_new_visitor(config, request, &lines, ids, now_nanos);
                 key = used;
+                visitor_set_cookie = visitor;
                 let reason = if held == Lookup::Missing {
                     Reason::Assigned
                 } else {
                     Reason::Reassigned
                 };
-                (bucket_of(config, &k), reason, true)
+                (variant, reason, true)
             }
         }
     };
@@ -271,10 +247,9 @@ pub fn decide<R: RequestView>(
     }
 }
 
-/// The variant a key falls into among the active variants; the default
-/// when no active variant has weight.
-pub fn bucket_of(config: &Config, key: &[u8]) -> usize {
-    let candidates = config
+/// The active variants, as the draw sees them.
+fn active(config: &Config) -> impl Iterator<Item = Candidate<'_>> + Clone {
+    config
         .variants
         .iter()
         .enumerate()
@@ -283,8 +258,50 @@ pub fn bucket_of(config: &Config, key: &[u8]) -> usize {
             index,
             name: &v.name,
             weight: v.weight,
-        });
-    bucket::assign(config.seed.as_bytes(), key, candidates).unwrap_or(config.default)
+        })
+}
+
+/// The variant a key falls into among the active variants; the default
+/// when no active variant has weight.
+pub fn bucket_of(config: &Config, key: &[u8]) -> usize {
+    bucket::assign(config.seed.as_bytes(), key, active(config)).unwrap_or(config.default)
+}
+
+/// A visitor without a cohort: bucketed by a stable key if the request has
+/// one, else by a new visitor id kept in a cookie (with the `Set-Cookie`),
+/// else, when no id is kept, by a one-off draw.
+fn bucket_new_visitor<R: RequestView, L: AsRef<[u8]>>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    lines: &[L],
+    ids: &mut IdGenerator,
+    now_nanos: impl FnOnce() -> u128,
+) -> (usize, KeyUsed, Option<Vec<u8>>) {
+    if let Some((key, used)) = stable_key(config, request, lines) {
+        return (bucket_of(config, &key), used, None);
+    }
+    let Some(visitor_cookie) = &config.visitor_cookie else {
+        // Nobody will read a key back: no hashing, no cookie.
+        let variant = bucket::pick(ids.next_draw(), active(config)).unwrap_or(config.default);
+        return (variant, KeyUsed::OneOff, None);
+    };
+    // The start of each Cookie line, not all of it: the id's inputs only
+    // need to differ between requests (the clock and the chained state
+    // already do), and SHA-256 costs the guest some 70 instructions a byte.
+    let data: Vec<&[u8]> = lines
+        .iter()
+        .map(|line| {
+            let line = line.as_ref();
+            &line[..line.len().min(ID_COOKIE_BYTES)]
+        })
+        .collect();
+    let id = ids.next_id(now_nanos(), &data);
+    let set_cookie = cookie::set_cookie(visitor_cookie, id.as_bytes(), &config.cookie_suffix);
+    (
+        bucket_of(config, id.as_bytes()),
+        KeyUsed::NewVisitorId,
+        Some(set_cookie),
+    )
 }
 
 /// The request's `Cookie` header rewritten to name exactly this cohort (and
