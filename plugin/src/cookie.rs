@@ -97,12 +97,13 @@ impl Iterator for Spans<'_> {
     }
 }
 
-/// A name [`named`] can match by its prefix: not empty, no `=`, no
+/// A name [`named`] can match by its prefix: not empty, no `=` or `;`, no
 /// whitespace at either end. Every cookie name Cohort uses is a token, so
 /// the general way is only there to keep the functions total.
 fn is_plain(name: &[u8]) -> bool {
     !name.is_empty()
         && !name.contains(&b'=')
+        && !name.contains(&b';')
         && !matches!(name.first(), Some(b' ' | b'\t'))
         && !matches!(name.last(), Some(b' ' | b'\t'))
 }
@@ -174,13 +175,39 @@ pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
     let mut found = Lookup::Missing;
     for line in lines {
         let line = line.as_ref();
-        for (start, end) in spans(line) {
-            if let Some(value) = named(&line[start..end], name) {
+        // Jump from one occurrence of the name's first byte to the next
+        // rather than from pair to pair: most pairs never contain it, and
+        // a step per pair costs more than the pair's bytes.
+        let mut from = 0;
+        while let Some(offset) = find_byte(&line[from..], name[0]) {
+            let start = from + offset;
+            if !starts_pair(line, start) {
+                from = start + 1;
+                continue;
+            }
+            let end = find_byte(&line[start..], b';').map_or(line.len(), |e| start + e);
+            if let Some(value) = named(trim_ows_end(&line[start..end]), name) {
                 found = found.and(value);
             }
+            from = end;
         }
     }
     found
+}
+
+/// Whether a pair (a segment of [`spans`]) starts at `at`: between it and
+/// the line's start or the last `;` before it stand only `;`, spaces and
+/// tabs, which [`spans`] skips.
+#[inline(always)]
+fn starts_pair(line: &[u8], at: usize) -> bool {
+    for &b in line[..at].iter().rev() {
+        match b {
+            b';' => return true,
+            b' ' | b'\t' => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// [`lookup`] by its definition, for any name.
