@@ -83,8 +83,9 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyMode {
-    /// The configuration as given (by default: Cohort's generated visitor
-    /// id cookie).
+    /// The configuration as given: anonymous visitors, drawn once under
+    /// `stickiness: keep`, keyed by a kept visitor-id cookie under
+    /// `reevaluate` (or with `visitorCookie` set).
     #[default]
     Visitor,
     /// `keys: ["header:X-User-Id"]`; every visitor sends its own id.
@@ -975,7 +976,7 @@ impl SimulationReport {
             self.requests_per_visitor,
             self.requests,
             match self.key {
-                KeyMode::Visitor => "visitor id cookie (or the configured keys)",
+                KeyMode::Visitor => "anonymous (a one-off draw, or the visitor-id cookie when kept)",
                 KeyMode::Header => "header X-User-Id",
                 KeyMode::Ip => "client ip",
             },
