@@ -976,7 +976,8 @@ impl SimulationReport {
             self.requests_per_visitor,
             self.requests,
             match self.key {
-                KeyMode::Visitor => "anonymous (a one-off draw, or the visitor-id cookie when kept)",
+                KeyMode::Visitor =>
+                    "anonymous (a one-off draw, or the visitor-id cookie when kept)",
                 KeyMode::Header => "header X-User-Id",
                 KeyMode::Ip => "client ip",
             },
