@@ -172,7 +172,6 @@ PIDS+=($!)
 # --- traefik -----------------------------------------------------------------------
 WEB_PORT="$(free_port)"
 PING_PORT="$(free_port)"
-VISITOR="0123456789abcdef0123456789abcdef"
 ANALYTICS="${EXTRA_COOKIE:+$EXTRA_COOKIE; }_ga=GA1.2.1000000.1700000000"
 SHOWN="${EXTRA_COOKIE:+<${#EXTRA_COOKIE} bytes of EXTRA_COOKIE>; }_ga=GA1.2.1000000.1700000000"
 COHORT_CONFIG='
@@ -264,7 +263,7 @@ PIDS+=("$TRAEFIK_PID")
 cookie_for() { # route -> Cookie header value
     case "$1" in
         *-new) echo "$ANALYTICS" ;;
-        *) echo "$ANALYTICS; canary=v1; cohort_id=$VISITOR" ;;
+        *) echo "$ANALYTICS; canary=v1" ;;
     esac
 }
 
@@ -481,7 +480,7 @@ Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requ
   noop-wasm: a wasm guest that does nothing (\`harness/benches/noop.wat\`), the floor of any
   http-wasm middleware.
 - cohort-returning: Cohort with the configuration of \`recipes/file/flat-routers.yml\`,
-  every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1; cohort_id=…\`).
+  every request carrying a valid cohort cookie (\`Cookie: $SHOWN; canary=v1\`).
 - cohort-new: the same, every request a new visitor (\`Cookie: $SHOWN\`): bucketed once,
   one \`Set-Cookie\` (\`stickiness: keep\` keeps no visitor id).
 - plain, headers and noop-wasm get the returning visitor's Cookie header.

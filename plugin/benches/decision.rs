@@ -10,7 +10,7 @@
 //! | id                | config | request                                                    |
 //! |-------------------|--------|------------------------------------------------------------|
 //! | `new-visitor`     | seed   | no cookie, no key header: bucketed once, no id kept         |
-//! | `returning`       | seed   | `canary=v1; cohort_id=<id>`: the cookie is honoured          |
+//! | `returning`       | seed   | `canary=v1`: the cookie is honoured                         |
 //! | `30-cookies`      | seed   | 30 unrelated cookies, then `canary=v1`                      |
 //! | `new-30-cookies`  | seed   | 30 unrelated cookies and no cohort: a new visitor           |
 //! | `4kb-cookie`      | seed   | a 4 KB analytics cookie, then `canary=v1`                   |
@@ -18,7 +18,7 @@
 //! | `excluded`        | full   | `GET /healthz`, no cookie                                   |
 //! | `returning`       | full   | as above, with exclusions and overrides configured          |
 //! | `new-visitor`     | reevaluate | as above, and a generated visitor id is kept            |
-//! | `returning`       | reevaluate | re-bucketed by the kept visitor id                      |
+//! | `returning`       | reevaluate | `canary=v1; cohort_id=<id>`: re-bucketed by the kept id |
 //!
 //! "seed" is the configuration of `recipes/file/flat-routers.yml`;
 //! "full" adds an override header and query parameter and excluded paths;
@@ -88,7 +88,13 @@ const REEVALUATE: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","nam
 
 const VISITOR: &str = "0123456789abcdef0123456789abcdef";
 
+/// A returning visitor: the cohort cookie (`keep` keeps no visitor id).
 fn returning() -> Native {
+    Native::get("/").header("Cookie", "canary=v1")
+}
+
+/// A returning visitor under `reevaluate`: the cohort and the kept id.
+fn returning_with_id() -> Native {
     Native::get("/").header("Cookie", format!("canary=v1; cohort_id={VISITOR}"))
 }
 
@@ -97,20 +103,14 @@ fn shapes() -> Vec<(&'static str, &'static str, Native)> {
         .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
         .collect::<Vec<_>>()
         .join("; ");
-    let big = format!(
-        "_analytics={}; canary=v1; cohort_id={VISITOR}",
-        "x".repeat(4096 - 60)
-    );
+    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 60));
     vec![
         ("seed", "new-visitor", Native::get("/")),
         ("seed", "returning", returning()),
         (
             "seed",
             "30-cookies",
-            Native::get("/").header(
-                "Cookie",
-                format!("{thirty}; canary=v1; cohort_id={VISITOR}"),
-            ),
+            Native::get("/").header("Cookie", format!("{thirty}; canary=v1")),
         ),
         (
             "seed",
@@ -119,7 +119,7 @@ fn shapes() -> Vec<(&'static str, &'static str, Native)> {
         ),
         ("seed", "4kb-cookie", Native::get("/").header("Cookie", big)),
         ("reevaluate", "new-visitor", Native::get("/")),
-        ("reevaluate", "returning", returning()),
+        ("reevaluate", "returning", returning_with_id()),
         ("full", "returning", returning()),
         ("full", "override", returning().header("X-Cohort", "v2")),
         ("full", "excluded", Native::get("/healthz")),

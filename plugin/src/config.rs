@@ -188,15 +188,29 @@ impl Config {
         // Only `reevaluate` reads a generated visitor id back (to re-bucket a
         // holder); under `keep` the cohort cookie alone keeps a visitor, so
         // writing the id would cost every new visitor a second Set-Cookie.
-        let visitor_cookie = if root.get("visitorCookie").is_some() {
-            root.token("visitorCookie")?
-        } else {
+        let defaulted = root.get("visitorCookie").is_none();
+        let visitor_cookie = if defaulted {
             (stickiness == Stickiness::Reevaluate).then(|| "cohort_id".to_owned())
+        } else {
+            root.token("visitorCookie")?
+        };
+        // A clash with a name the user never wrote must say where it came from.
+        let default_note = if defaulted && visitor_cookie.is_some() {
+            " (visitorCookie defaults to cohort_id under stickiness: reevaluate; set it to another name)"
+        } else {
+            ""
         };
         if visitor_cookie.as_deref() == Some(cookie_name.as_str()) {
             return Err(error(
                 "visitorCookie",
-                format!("must differ from cookie.name ({cookie_name:?})"),
+                format!("must differ from cookie.name ({cookie_name:?}){default_note}"),
+            ));
+        }
+        if stickiness == Stickiness::Reevaluate && visitor_cookie.is_none() && keys.is_empty() {
+            return Err(error(
+                "stickiness",
+                "reevaluate re-buckets cookie holders by a stable key, and none is left: \
+                 set keys, or do not turn visitorCookie off",
             ));
         }
         let weighted_sticky_cookie = match root.get("weightedSticky") {
@@ -212,7 +226,7 @@ impl Config {
             if *name == cookie_name || Some(name) == visitor_cookie.as_ref() {
                 return Err(error(
                     "weightedSticky.cookie",
-                    "must differ from cookie.name and visitorCookie",
+                    format!("must differ from cookie.name and visitorCookie{default_note}"),
                 ));
             }
             if variants.iter().all(|v| v.sticky_value.is_none()) {
@@ -990,6 +1004,43 @@ mod tests {
             let e = err(value.clone());
             assert_eq!(e.field, field, "{value}: {e}");
             assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_defaulted_visitor_cookie_clash_says_where_the_name_came_from() {
+        let e = err(json!({"stickiness": "reevaluate", "cookie": {"name": "cohort_id"}}));
+        assert_eq!(e.field, "visitorCookie");
+        assert!(
+            e.to_string()
+                .contains("defaults to cohort_id under stickiness: reevaluate"),
+            "{e}"
+        );
+        let e = err(json!({
+            "stickiness": "reevaluate",
+            "weightedSticky": {"cookie": "cohort_id"},
+            "variants": [{"name": "v1", "service": "a@file"}, {"name": "v2", "weight": 5}],
+        }));
+        assert_eq!(e.field, "weightedSticky.cookie");
+        assert!(e.to_string().contains("defaults to cohort_id"), "{e}");
+        // Under `keep` nothing is defaulted, so the same names are fine.
+        assert!(Config::from_value(&json!({"cookie": {"name": "cohort_id"}})).is_ok());
+        // A name the user wrote gets the plain message.
+        let e = err(json!({"visitorCookie": "canary"}));
+        assert!(!e.to_string().contains("defaults to"), "{e}");
+    }
+
+    #[test]
+    fn reevaluate_needs_a_key_to_re_bucket_by() {
+        let e = err(json!({"stickiness": "reevaluate", "visitorCookie": ""}));
+        assert_eq!(e.field, "stickiness");
+        assert!(e.to_string().contains("stable key"), "{e}");
+        for ok in [
+            json!({"stickiness": "reevaluate"}),
+            json!({"stickiness": "reevaluate", "visitorCookie": "", "keys": ["ip"]}),
+            json!({"visitorCookie": ""}),
+        ] {
+            assert!(Config::from_value(&ok).is_ok(), "{ok}");
         }
     }
 

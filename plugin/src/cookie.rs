@@ -493,6 +493,15 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn names_with_separators_are_looked_up_by_definition() {
+        // Not tokens, so never Cohort's own names, but `lookup` stays total.
+        let lines: [&[u8]; 2] = [b"a=1;b=2; ;a=3", b"a;b=4"];
+        for name in [&b";a"[..], b"a;b", b";", b"a=", b" a", b""] {
+            assert_eq!(lookup(&lines, name), lookup_pairs(&lines, name), "{name:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn find_byte_matches_position(hay in proptest::collection::vec(

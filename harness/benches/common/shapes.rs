@@ -59,7 +59,13 @@ fn get(uri: &str) -> Request {
         .source_addr("192.0.2.10:40000")
 }
 
+/// A returning visitor: the cohort cookie (`keep` keeps no visitor id).
 fn returning() -> Request {
+    get("/").header("Cookie", "canary=v1")
+}
+
+/// A returning visitor under `reevaluate`: the cohort and the kept id.
+fn returning_with_id() -> Request {
     get("/").header("Cookie", format!("canary=v1; cohort_id={VISITOR}"))
 }
 
@@ -69,20 +75,14 @@ pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
         .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
         .collect::<Vec<_>>()
         .join("; ");
-    let big = format!(
-        "_analytics={}; canary=v1; cohort_id={VISITOR}",
-        "x".repeat(4096 - 60)
-    );
+    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 60));
     vec![
         ("seed", "new-visitor", get("/")),
         ("seed", "returning", returning()),
         (
             "seed",
             "30-cookies",
-            get("/").header(
-                "Cookie",
-                format!("{thirty}; canary=v1; cohort_id={VISITOR}"),
-            ),
+            get("/").header("Cookie", format!("{thirty}; canary=v1")),
         ),
         (
             "seed",
@@ -91,7 +91,7 @@ pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
         ),
         ("seed", "4kb-cookie", get("/").header("Cookie", big)),
         ("reevaluate", "new-visitor", get("/")),
-        ("reevaluate", "returning", returning()),
+        ("reevaluate", "returning", returning_with_id()),
         ("full", "returning", returning()),
         ("full", "override", returning().header("X-Cohort", "v2")),
         ("full", "excluded", get("/healthz")),

@@ -120,7 +120,7 @@ fn visitor_ids_are_kept_by_default_only_under_reevaluate() {
     assert_eq!(reevaluate.visitor_cookie.as_deref(), Some("cohort_id"));
     let named = config(json!({"visitorCookie": "vid"}));
     assert_eq!(named.visitor_cookie.as_deref(), Some("vid"));
-    let off = config(json!({"stickiness": "reevaluate", "visitorCookie": ""}));
+    let off = config(json!({"stickiness": "reevaluate", "visitorCookie": "", "keys": ["ip"]}));
     assert_eq!(off.visitor_cookie, None);
 }
 
