@@ -543,6 +543,28 @@ mod tests {
             prop_assert_eq!(rewrite(&lines, &replacements[1..]), rewrite_pairs(&lines, &replacements[1..]));
         }
 
+        /// Lines as browsers write them (`; `-joined pairs), sometimes
+        /// bent: runs of kept pairs are copied whole only when exact.
+        #[test]
+        fn rewrite_of_browser_like_lines_matches_its_definition(
+            pairs in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'='), Just(b'x'), Just(b' '), Just(b';')], 1..6),
+                0..8,
+            ),
+            joiner in prop_oneof![Just(&b"; "[..]), Just(&b"; "[..]), Just(&b";"[..]), Just(&b" ; "[..]), Just(&b";  "[..])],
+            second in proptest::option::of(Just(b"c=1; a=2".to_vec())),
+            value in prop_oneof![Just(Some(b"v".to_vec())), Just(None)],
+        ) {
+            let line = pairs.join(joiner);
+            let mut lines = vec![line];
+            lines.extend(second);
+            let replacements: Vec<(&[u8], Option<&[u8]>)> = vec![(b"a", value.as_deref()), (b"b", Some(b"w"))];
+            prop_assert_eq!(rewrite(&lines, &replacements), rewrite_pairs(&lines, &replacements));
+            prop_assert_eq!(rewrite(&lines, &replacements[1..]), rewrite_pairs(&lines, &replacements[1..]));
+            let other: Vec<(&[u8], Option<&[u8]>)> = vec![(b"canary", Some(b"v2"))];
+            prop_assert_eq!(rewrite(&lines, &other), rewrite_pairs(&lines, &other));
+        }
+
         #[test]
         fn pairs_match_the_reference(line in proptest::collection::vec(
             prop_oneof![Just(b';'), Just(b'='), Just(b' '), Just(b'\t'), Just(b'a'), Just(b'b'), any::<u8>()],
