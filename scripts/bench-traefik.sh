@@ -386,14 +386,17 @@ print("Ratios: median over the rounds of each round's ratio to plain (in bracket
       "highest round); CPU/req − plain is that median ratio applied to plain's median CPU/req.")
 def median_ci(values):
     """The median and a distribution-free 95 % confidence interval for it
-    (order statistics; with under 6 rounds, the whole range)."""
+    from the order statistics; `None` for the interval with under 6 rounds,
+    where even the whole range covers less than 95 %."""
     values = sorted(values)
-    n, k, cdf = len(values), 1, 0.0
+    n, k, cdf = len(values), 0, 0.0
     for j in range(n):
         cdf += comb(n, j) / 2 ** n
         if cdf > 0.025:
             break
         k = j + 1
+    if k == 0:
+        return statistics.median(values), None, None
     return statistics.median(values), values[k - 1], values[n - k]
 def per_round(f):
     return [f(n) for n in rounds]
@@ -418,7 +421,8 @@ print("| Traefik CPU per request | median difference | 95 % CI |")
 print("|---|---:|---:|")
 for a, b in pairs:
     m, lo, hi = median_ci(per_round(lambda n: runs[(n, a)][3] - runs[(n, b)][3]))
-    print(f"| {a} − {b} | {m:+.1f} µs | {lo:+.1f} to {hi:+.1f} µs |")
+    interval = "(under 6 rounds)" if lo is None else f"{lo:+.1f} to {hi:+.1f} µs"
+    print(f"| {a} − {b} | {m:+.1f} µs | {interval} |")
 print()
 print("Per round, the first route's Traefik CPU/req minus the second's; median over the rounds, "
       "with a distribution-free 95 % confidence interval for the median. An interval that "
@@ -430,6 +434,9 @@ if all(r in ratio for r in ("headers", "cohort-returning", "cohort-new")):
     # confidence interval for its median from the order statistics: a goal
     # is met or missed only when the whole interval says so.
     def verdict(m, lo, hi, bound, at_most):
+        if lo is None:
+            shown = f"{m:+.2f}" if bound == 0 else f"{m:.2f}"
+            return f"median {shown}: not resolved (a 95 % interval needs 6 rounds or more)"
         ok_all, ok_none = (hi <= bound, lo > bound) if at_most else (lo >= bound, hi < bound)
         where = f"median {m:+.2f}, 95 % CI {lo:+.2f} to {hi:+.2f}" if bound == 0 else \
                 f"median {m:.2f}, 95 % CI {lo:.2f}–{hi:.2f}"
