@@ -295,10 +295,11 @@ pub fn inspect(wasm: &[u8]) -> Result<CompatReport> {
                 }
             }
             Payload::ImportSection(reader) => {
-                for import in reader {
+                for import in reader.into_imports() {
                     let import = import.map_err(compile_err)?;
                     let (kind, signature) = match import.ty {
-                        TypeRef::Func(t) => {
+                        // `FuncExact` (custom descriptors) imports a function too.
+                        TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                             if import.module == MODULE
                                 && import.name == Import::EnableFeatures.name()
                             {
@@ -362,7 +363,7 @@ pub fn inspect(wasm: &[u8]) -> Result<CompatReport> {
                 for export in reader {
                     let export = export.map_err(compile_err)?;
                     let (kind, signature) = match export.kind {
-                        ExternalKind::Func => (
+                        ExternalKind::Func | ExternalKind::FuncExact => (
                             ItemKind::Func,
                             func_types
                                 .get(export.index as usize)

@@ -191,9 +191,10 @@ fn scan(wasm: &[u8]) -> Result<ModuleInfo, LowerError> {
                 }
             }
             Payload::ImportSection(section) => {
-                for import in section {
+                for import in section.into_imports() {
                     match import?.ty {
-                        TypeRef::Func(_) => info.imported_funcs += 1,
+                        // Both take a function index.
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => info.imported_funcs += 1,
                         TypeRef::Memory(ty) => {
                             info.memory0_is_64.get_or_insert(ty.memory64);
                         }
@@ -330,7 +331,8 @@ fn at(offset: u32) -> MemArg {
     MemArg {
         offset: u64::from(offset),
         align: 0,
-        memory_index: 0,
+        target: wasm_encoder::MemArgTarget::Memory(0),
+        ordering: None,
     }
 }
 

@@ -2330,8 +2330,8 @@ pub fn inert_cohort() -> Result<Vec<u8>> {
                 }
             }
             Payload::ImportSection(section) => {
-                for import in section {
-                    if matches!(import?.ty, TypeRef::Func(_)) {
+                for import in section.into_imports() {
+                    if matches!(import?.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
                         imported += 1;
                     }
                 }
