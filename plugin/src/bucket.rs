@@ -178,6 +178,20 @@ mod tests {
         ]
     }
 
+    /// Three candidates weighted 50/30/20 %, at these indices.
+    fn fifty_thirty_twenty(index: [usize; 3]) -> [Candidate<'static>; 3] {
+        let candidate = |index, name, weight| Candidate {
+            index,
+            name,
+            weight,
+        };
+        [
+            candidate(index[0], "a", 5_000),
+            candidate(index[1], "b", 3_000),
+            candidate(index[2], "c", 2_000),
+        ]
+    }
+
     fn share(seed: &[u8], candidates: &[Candidate], n: u32) -> Vec<u32> {
         let mut counts = vec![0u32; candidates.len()];
         for i in 0..n {
@@ -195,23 +209,7 @@ mod tests {
         let counts = share(b"seed", &two(1_000), 100_000);
         assert!((counts[1] as i64 - 10_000).abs() < 500, "{counts:?}");
         // Three-way 50/30/20.
-        let three = [
-            Candidate {
-                index: 0,
-                name: "a",
-                weight: 5_000,
-            },
-            Candidate {
-                index: 1,
-                name: "b",
-                weight: 3_000,
-            },
-            Candidate {
-                index: 2,
-                name: "c",
-                weight: 2_000,
-            },
-        ];
+        let three = fifty_thirty_twenty([0, 1, 2]);
         let counts = share(b"seed", &three, 100_000);
         for (got, want) in counts.iter().zip([50_000i64, 30_000, 20_000]) {
             assert!((*got as i64 - want).abs() < 800, "{counts:?}");
@@ -283,23 +281,7 @@ mod tests {
             }
         }
         assert!((canary - 10_000).abs() < 500, "{canary}");
-        let three = [
-            Candidate {
-                index: 0,
-                name: "a",
-                weight: 5_000,
-            },
-            Candidate {
-                index: 2,
-                name: "c",
-                weight: 3_000,
-            },
-            Candidate {
-                index: 5,
-                name: "f",
-                weight: 2_000,
-            },
-        ];
+        let three = fifty_thirty_twenty([0, 2, 5]);
         let mut counts = [0i64; 6];
         for _ in 0..100_000 {
             counts[pick(ids.next_draw(), three).expect("weighted")] += 1;
