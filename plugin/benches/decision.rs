@@ -126,13 +126,16 @@ fn shapes() -> Vec<(&'static str, &'static str, Native)> {
     ]
 }
 
-fn config(name: &str) -> Config {
-    let json = match name {
+fn config_json(name: &str) -> &'static str {
+    match name {
         "seed" => SEED,
         "reevaluate" => REEVALUATE,
         _ => FULL,
-    };
-    Config::from_json(json.as_bytes()).expect("the benchmark configuration is valid")
+    }
+}
+
+fn config(name: &str) -> Config {
+    Config::from_json(config_json(name).as_bytes()).expect("the benchmark configuration is valid")
 }
 
 fn bench_decide(c: &mut Criterion) {
@@ -162,11 +165,7 @@ fn bench_decide(c: &mut Criterion) {
 fn bench_config(c: &mut Criterion) {
     let mut group = c.benchmark_group("config");
     for name in ["seed", "full"] {
-        let json = match name {
-            "seed" => SEED,
-            "reevaluate" => REEVALUATE,
-            _ => FULL,
-        };
+        let json = config_json(name);
         group.bench_with_input(BenchmarkId::new("parse", name), json, |b, json| {
             b.iter(|| black_box(Config::from_json(black_box(json.as_bytes()))));
         });

@@ -227,12 +227,18 @@ fn lookup_pairs<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
 /// missing one is appended. `(name, None)` drops every pair of that name.
 /// Every other pair is kept byte for byte and in order; lines are joined
 /// with `"; "` as HTTP/2 requires and Go does.
+///
+/// At most 64 replacements (Cohort passes one or two).
 pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
+    debug_assert!(
+        replacements.len() <= 64,
+        "rewrite takes at most 64 replacements"
+    );
     if !replacements.iter().all(|(name, _)| is_plain(name)) {
         return rewrite_pairs(lines, replacements);
     }
     let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
-    let mut written = vec![false; replacements.len()];
+    let mut written = Written::default();
     for line in lines {
         let line = line.as_ref();
         // Kept pairs that stand `; `-separated in the line are copied as
@@ -260,11 +266,10 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
                         separate(&mut out);
                         out.extend_from_slice(&line[from..to]);
                     }
-                    if !written[i] {
-                        written[i] = true;
-                        if let (name, Some(value)) = replacements[i] {
-                            push_pair(&mut out, name, value);
-                        }
+                    if written.first(i)
+                        && let (name, Some(value)) = replacements[i]
+                    {
+                        push_pair(&mut out, name, value);
                     }
                 }
             }
@@ -274,11 +279,7 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
             out.extend_from_slice(&line[from..to]);
         }
     }
-    for (i, (name, value)) in replacements.iter().enumerate() {
-        if let (false, Some(value)) = (written[i], value) {
-            push_pair(&mut out, name, value);
-        }
-    }
+    written.append_missing(&mut out, replacements);
     out
 }
 
@@ -293,13 +294,13 @@ fn rewrite_capacity<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<
 /// [`rewrite`] by its definition, pair by pair, for any names.
 fn rewrite_pairs<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
-    let mut written = vec![false; replacements.len()];
+    let mut written = Written::default();
     for pair in pairs_of(lines) {
         match replacements.iter().position(|(name, _)| *name == pair.name) {
-            Some(i) if written[i] => {}
             Some(i) => {
-                written[i] = true;
-                if let (name, Some(value)) = replacements[i] {
+                if written.first(i)
+                    && let (name, Some(value)) = replacements[i]
+                {
                     push_pair(&mut out, name, value);
                 }
             }
@@ -309,12 +310,32 @@ fn rewrite_pairs<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u
             }
         }
     }
-    for (i, (name, value)) in replacements.iter().enumerate() {
-        if let (false, Some(value)) = (written[i], value) {
-            push_pair(&mut out, name, value);
+    written.append_missing(&mut out, replacements);
+    out
+}
+
+/// Which of [`rewrite`]'s (at most 64) replacements it has written, as
+/// bits: no allocation per rewrite.
+#[derive(Default)]
+struct Written(u64);
+
+impl Written {
+    /// Marks replacement `i` written; whether this is its first time.
+    fn first(&mut self, i: usize) -> bool {
+        let bit = 1u64 << (i % 64);
+        let first = self.0 & bit == 0;
+        self.0 |= bit;
+        first
+    }
+
+    /// Appends every replacement with a value that was not written yet.
+    fn append_missing(&self, out: &mut Vec<u8>, replacements: &[(&[u8], Option<&[u8]>)]) {
+        for (i, (name, value)) in replacements.iter().enumerate() {
+            if let (true, Some(value)) = (self.0 & (1u64 << (i % 64)) == 0, value) {
+                push_pair(out, name, value);
+            }
         }
     }
-    out
 }
 
 fn push_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -333,7 +354,7 @@ fn separate(out: &mut Vec<u8>) {
 /// The index of the first `needle` in `haystack`, eight bytes at a time:
 /// values are most of a `Cookie` header, and wasm has no `memchr`, so a
 /// byte-by-byte loop costs Traefik about ten instructions per byte.
-pub fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let pattern = ONES * u64::from(needle);

@@ -190,38 +190,33 @@ pub fn decide<R: RequestView>(
         )
     } else {
         match from_cookie {
-            Some(i) if config.variants[i].state == State::Disabled => {
-                // With `reevaluate`, a holder with a stable key goes straight
-                // to its bucket: the default first would move them twice.
-                let rebucketed = (config.stickiness == Stickiness::Reevaluate)
+            Some(i) => {
+                let disabled = config.variants[i].state == State::Disabled;
+                // With `reevaluate`, holders of an active variant follow
+                // their bucket, and so do a disabled one's (straight there:
+                // the default first would move them twice).
+                let rebucket = config.stickiness == Stickiness::Reevaluate
+                    && config.variants[i].state != State::Drained;
+                match rebucket
                     .then(|| stable_key(config, request, &lines))
-                    .flatten();
-                match rebucketed {
-                    Some((k, used)) => {
-                        key = used;
-                        (bucket_of(config, &k), Reason::Rollback, true)
-                    }
-                    None => (config.default, Reason::Rollback, true),
-                }
-            }
-            Some(i)
-                if config.stickiness == Stickiness::Reevaluate
-                    && config.variants[i].state == State::Active =>
-            {
-                match stable_key(config, request, &lines) {
+                    .flatten()
+                {
                     Some((k, used)) => {
                         key = used;
                         let b = bucket_of(config, &k);
-                        (
-                            b,
-                            Reason::Reevaluated,
-                            b != i || !held.is_exactly(config.variants[b].name.as_bytes()),
-                        )
+                        let reason = if disabled {
+                            Reason::Rollback
+                        } else {
+                            Reason::Reevaluated
+                        };
+                        // A disabled `i` is never a bucket: always `b != i`.
+                        let write = b != i || !held.is_exactly(config.variants[b].name.as_bytes());
+                        (b, reason, write)
                     }
+                    None if disabled => (config.default, Reason::Rollback, true),
                     None => (i, Reason::Cookie, false),
                 }
             }
-            Some(i) => (i, Reason::Cookie, false),
             None => {
                 let (variant, used, visitor) =
                     bucket_new_visitor(config, request, &lines, ids, now_nanos);
@@ -317,8 +312,8 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
     let mut dirty = !held.is_exactly(name);
     // A fixed pair of slots, not a Vec: every request passes here, and a
     // returning visitor should allocate nothing.
-    let replacements = match &config.weighted_sticky_cookie {
-        None => [cohort_pair, cohort_pair],
+    let (replacements, used) = match &config.weighted_sticky_cookie {
+        None => ([cohort_pair, cohort_pair], 1),
         Some(sticky) => {
             let wanted = config.variants[variant]
                 .sticky_value
@@ -330,13 +325,8 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
                 // A variant without a weighted child: drop any (forged) sticky pair.
                 None => found != Lookup::Missing,
             };
-            [cohort_pair, (sticky.as_bytes(), wanted)]
+            ([cohort_pair, (sticky.as_bytes(), wanted)], 2)
         }
-    };
-    let used = if config.weighted_sticky_cookie.is_some() {
-        2
-    } else {
-        1
     };
     dirty.then(|| cookie::rewrite(lines, &replacements[..used]))
 }
@@ -427,11 +417,10 @@ fn stable_key<R: RequestView, L: AsRef<[u8]>>(
 ) -> Option<(Vec<u8>, KeyUsed)> {
     for (i, source) in config.keys.iter().enumerate() {
         let key = match source {
-            KeySource::Header(name) => request
-                .header_values(name)
-                .into_iter()
-                .map(|v| v.as_ref().trim_ascii().to_vec())
-                .find(|v| !v.is_empty()),
+            KeySource::Header(name) => request.header_values(name).iter().find_map(|v| {
+                let v = v.as_ref().trim_ascii();
+                (!v.is_empty()).then(|| v.to_vec())
+            }),
             KeySource::Cookie(name) => cookie::lookup(lines, name.as_bytes())
                 .first()
                 .filter(|v| !v.is_empty())

@@ -91,6 +91,12 @@ fn name(config: &Config, d: &Decision) -> String {
     config.variants[d.variant].name.clone()
 }
 
+/// `cohort_id=<id>`, the pair of the visitor id a decision set.
+fn visitor_pair(d: &Decision) -> String {
+    let set = String::from_utf8(d.visitor_set_cookie.clone().expect("a new visitor id")).unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
 fn cookie_header(d: &Decision) -> String {
     String::from_utf8_lossy(d.cookie_header.as_deref().unwrap_or_default()).into_owned()
 }
@@ -158,8 +164,7 @@ fn the_visitor_id_cookie_keeps_the_assignment_across_lost_cohort_cookies() {
     let c = canary_with_ids(30);
     let mut first = FakeRequest::get("/");
     let d = run(&c, &mut first);
-    let set = String::from_utf8(d.visitor_set_cookie.expect("new id")).unwrap();
-    let pair = set.split(';').next().unwrap().to_owned();
+    let pair = visitor_pair(&d);
     // The cohort cookie is lost (or forged away); the id brings the same bucket.
     let again = run(&c, &mut FakeRequest::get("/").cookie(&pair));
     assert_eq!(again.key, KeyUsed::VisitorId);
@@ -528,8 +533,7 @@ fn population(c: &Config, n: usize) -> Vec<(usize, String)> {
         .map(|i| {
             let mut req = FakeRequest::get("/").from(&format!("10.0.{}.{}:1", i / 250, i % 250));
             let d = decide(c, &mut req, &mut ids, || i as u128);
-            let set = String::from_utf8(d.visitor_set_cookie.expect("id")).unwrap();
-            (d.variant, set.split(';').next().unwrap().to_owned())
+            (d.variant, visitor_pair(&d))
         })
         .collect()
 }
