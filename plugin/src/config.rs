@@ -188,7 +188,7 @@ impl Config {
         // Only `reevaluate` reads a generated visitor id back (to re-bucket a
         // holder); under `keep` the cohort cookie alone keeps a visitor, so
         // writing the id would cost every new visitor a second Set-Cookie.
-        let defaulted = !root.has("visitorCookie");
+        let defaulted = root.get("visitorCookie").is_none();
         let visitor_cookie = if defaulted {
             (stickiness == Stickiness::Reevaluate).then(|| "cohort_id".to_owned())
         } else {
@@ -696,16 +696,11 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// Whether `key` is present (not `null`), without reading it.
-    fn has(&self, key: &str) -> bool {
-        self.map
-            .and_then(|map| map.get(key))
-            .is_some_and(|v| !v.is_null())
-    }
-
     /// The value of `key`; absent and `null` are the same.
     fn get(&mut self, key: &'static str) -> Option<&'a Value> {
-        self.used.push(key);
+        if !self.used.contains(&key) {
+            self.used.push(key);
+        }
         self.map?.get(key).filter(|v| !v.is_null())
     }
 
