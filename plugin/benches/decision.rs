@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p cohort-plugin --bench decision`
 //!
-//! Request shapes (the same ones `harness/benches/guest.rs` and
+//! Request shapes (`benches/common/shapes.rs`, which
+//! `harness/benches/guest.rs` and
 //! `cargo run --release -p cohort-harness --example costs` run through the
 //! real guest):
 //!
@@ -31,6 +32,11 @@ use cohort::bucket::IdGenerator;
 use cohort::{Config, RequestView, decide};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
+#[path = "common/shapes.rs"]
+mod shapes;
+
+use shapes::{HOST, SOURCE_ADDR, Shape, USER_AGENT};
+
 /// A request as the adapter sees it: every read returns an owned copy.
 #[derive(Clone)]
 struct Native {
@@ -40,21 +46,21 @@ struct Native {
     headers: Vec<(&'static str, Vec<u8>)>,
 }
 
-impl Native {
+impl Shape for Native {
     fn get(uri: &str) -> Self {
         Native {
             method: b"GET",
             uri: uri.into(),
-            addr: b"192.0.2.10:40000",
+            addr: SOURCE_ADDR.as_bytes(),
             headers: vec![
-                ("Host", b"my-app.example.com".to_vec()),
-                ("User-Agent", b"Mozilla/5.0 (X11; Linux x86_64)".to_vec()),
+                ("Host", HOST.as_bytes().to_vec()),
+                ("User-Agent", USER_AGENT.as_bytes().to_vec()),
             ],
         }
     }
 
-    fn header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push((name, value.into()));
+    fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value.into_bytes()));
         self
     }
 }
@@ -86,46 +92,6 @@ const FULL: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"ca
 /// The seed with `stickiness: reevaluate`: new visitors' ids are kept.
 const REEVALUATE: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","stickiness":"reevaluate","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
 
-const VISITOR: &str = "0123456789abcdef0123456789abcdef";
-
-/// A returning visitor: the cohort cookie (`keep` keeps no visitor id).
-fn returning() -> Native {
-    Native::get("/").header("Cookie", "canary=v1")
-}
-
-/// A returning visitor under `reevaluate`: the cohort and the kept id.
-fn returning_with_id() -> Native {
-    Native::get("/").header("Cookie", format!("canary=v1; cohort_id={VISITOR}"))
-}
-
-fn shapes() -> Vec<(&'static str, &'static str, Native)> {
-    let thirty = (0..30)
-        .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 60));
-    vec![
-        ("seed", "new-visitor", Native::get("/")),
-        ("seed", "returning", returning()),
-        (
-            "seed",
-            "30-cookies",
-            Native::get("/").header("Cookie", format!("{thirty}; canary=v1")),
-        ),
-        (
-            "seed",
-            "new-30-cookies",
-            Native::get("/").header("Cookie", thirty.clone()),
-        ),
-        ("seed", "4kb-cookie", Native::get("/").header("Cookie", big)),
-        ("reevaluate", "new-visitor", Native::get("/")),
-        ("reevaluate", "returning", returning_with_id()),
-        ("full", "returning", returning()),
-        ("full", "override", returning().header("X-Cohort", "v2")),
-        ("full", "excluded", Native::get("/healthz")),
-    ]
-}
-
 fn config_json(name: &str) -> &'static str {
     match name {
         "seed" => SEED,
@@ -140,7 +106,7 @@ fn config(name: &str) -> Config {
 
 fn bench_decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
-    for (config_name, shape, request) in shapes() {
+    for (config_name, shape, request) in shapes::shapes::<Native>() {
         let config = config(config_name);
         let mut ids = IdGenerator::new(b"boot");
         group.bench_with_input(

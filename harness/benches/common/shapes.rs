@@ -1,6 +1,8 @@
-//! The request shapes and guest configurations the harness benchmarks
-//! (`benches/guest.rs`) and the cost report (`examples/costs.rs`) share.
-//! `plugin/benches/decision.rs` runs the same shapes natively.
+//! The guest configurations, and the request shapes as harness requests,
+//! that the harness benchmarks (`benches/guest.rs`) and the cost report
+//! (`examples/costs.rs`) share. The shapes themselves are
+//! `plugin/benches/common/shapes.rs`, which `plugin/benches/decision.rs`
+//! runs natively.
 //!
 //! - "seed": Cohort configured as in
 //!   `recipes/file/flat-routers.yml` (50/50, key
@@ -22,9 +24,6 @@ pub const NOOP_WAT: &str = include_str!("../noop.wat");
 pub fn noop_wasm() -> Vec<u8> {
     wat::parse_str(NOOP_WAT).expect("benches/noop.wat is valid WAT")
 }
-
-/// A visitor id as Cohort generates them (32 hex digits).
-pub const VISITOR: &str = "0123456789abcdef0123456789abcdef";
 
 /// The configurations below, by name.
 pub const CONFIGS: [&str; 3] = ["seed", "full", "reevaluate"];
@@ -52,50 +51,26 @@ pub fn config(name: &str) -> Value {
     config
 }
 
-fn get(uri: &str) -> Request {
-    Request::get(uri)
-        .header("Host", "my-app.example.com")
-        .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
-        .source_addr("192.0.2.10:40000")
+#[path = "../../../plugin/benches/common/shapes.rs"]
+mod shared;
+
+impl shared::Shape for Request {
+    fn get(uri: &str) -> Self {
+        Request::get(uri)
+            .header("Host", shared::HOST)
+            .header("User-Agent", shared::USER_AGENT)
+            .source_addr(shared::SOURCE_ADDR)
+    }
+
+    fn header(self, name: &'static str, value: String) -> Self {
+        Request::header(self, name, value)
+    }
 }
 
-/// A returning visitor: the cohort cookie (`keep` keeps no visitor id).
-fn returning() -> Request {
-    get("/").header("Cookie", "canary=v1")
-}
-
-/// A returning visitor under `reevaluate`: the cohort and the kept id.
-fn returning_with_id() -> Request {
-    get("/").header("Cookie", format!("canary=v1; cohort_id={VISITOR}"))
-}
-
-/// `(config, shape, request)` for every request shape.
+/// `(config, shape, request)` for every request shape
+/// (`plugin/benches/common/shapes.rs`).
 pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
-    let thirty = (0..30)
-        .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 60));
-    vec![
-        ("seed", "new-visitor", get("/")),
-        ("seed", "returning", returning()),
-        (
-            "seed",
-            "30-cookies",
-            get("/").header("Cookie", format!("{thirty}; canary=v1")),
-        ),
-        (
-            "seed",
-            "new-30-cookies",
-            get("/").header("Cookie", thirty.clone()),
-        ),
-        ("seed", "4kb-cookie", get("/").header("Cookie", big)),
-        ("reevaluate", "new-visitor", get("/")),
-        ("reevaluate", "returning", returning_with_id()),
-        ("full", "returning", returning()),
-        ("full", "override", returning().header("X-Cohort", "v2")),
-        ("full", "excluded", get("/healthz")),
-    ]
+    shared::shapes()
 }
 
 /// The cheapest backend: `200`, no body, nothing recorded.
