@@ -705,9 +705,7 @@ impl RequestState {
     /// way Go's reverse proxy writes it: headers added after the guest's,
     /// then `WriteHeader`, then the body, then trailers.
     pub fn write_backend_response(&mut self, response: Response) {
-        for (n, v) in response.headers.iter_bytes() {
-            self.wire.headers.append_bytes(n, v);
-        }
+        self.wire.headers.append_all(response.headers);
         match &mut self.buffer {
             Some(buffer) => {
                 buffer.status = Some(response.status);
@@ -720,9 +718,7 @@ impl RequestState {
                 }
             }
         }
-        for (n, v) in response.trailers.iter_bytes() {
-            self.wire.trailers.append_bytes(n, v);
-        }
+        self.wire.trailers.append_all(response.trailers);
     }
 
     /// Go's `handleErr`: `500` and the error text, written to the real
@@ -833,8 +829,8 @@ fn get_method(
     buf: u32,
     limit: u32,
 ) -> Result<u32, Fault> {
-    let method = state.request()?.request.method.clone();
-    write_if_under_limit(memory, buf, limit, method.as_bytes(), "method")
+    let method = state.request()?.request.method.as_bytes();
+    write_if_under_limit(memory, buf, limit, method, "method")
 }
 
 fn set_method(memory: &[u8], state: &mut HostState, ptr: u32, len: u32) -> Result<(), Fault> {
@@ -848,8 +844,8 @@ fn set_method(memory: &[u8], state: &mut HostState, ptr: u32, len: u32) -> Resul
 }
 
 fn get_uri(memory: &mut [u8], state: &mut HostState, buf: u32, limit: u32) -> Result<u32, Fault> {
-    let uri = state.request()?.request.uri.clone();
-    write_if_under_limit(memory, buf, limit, uri.as_bytes(), "uri")
+    let uri = state.request()?.request.uri.as_bytes();
+    write_if_under_limit(memory, buf, limit, uri, "uri")
 }
 
 fn set_uri(memory: &[u8], state: &mut HostState, ptr: u32, len: u32) -> Result<(), Fault> {
@@ -948,11 +944,11 @@ fn get_protocol_version(
     buf: u32,
     limit: u32,
 ) -> Result<u32, Fault> {
-    let protocol = state.request()?.request.protocol.clone();
+    let protocol = state.request()?.request.protocol.as_bytes();
     if protocol.is_empty() {
         return Err(Fault::from("HTTP protocol version cannot be empty"));
     }
-    write_if_under_limit(memory, buf, limit, protocol.as_bytes(), "protocol version")
+    write_if_under_limit(memory, buf, limit, protocol, "protocol version")
 }
 
 fn get_source_addr(
@@ -961,8 +957,8 @@ fn get_source_addr(
     buf: u32,
     limit: u32,
 ) -> Result<u32, Fault> {
-    let addr = state.request()?.request.source_addr.clone();
-    write_if_under_limit(memory, buf, limit, addr.as_bytes(), "source address")
+    let addr = state.request()?.request.source_addr.as_bytes();
+    write_if_under_limit(memory, buf, limit, addr, "source address")
 }
 
 fn header_kind(raw: u32) -> Result<HeaderKind, Fault> {
@@ -1027,7 +1023,6 @@ fn get_header_names(
     let request = state.request()?;
     let exact = matches!(map, HeaderMap::ResponseTrailers { exact: true });
     let names = go_header_names(headers_of(request, &map), !exact);
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     write_nul_terminated(memory, buf, limit, &names, "header names")
 }
 
@@ -1043,7 +1038,8 @@ fn get_header_values(
     if name.1 == 0 {
         return Err(Fault::from("HTTP header name cannot be empty"));
     }
-    let name = read_string(memory, name.0, name.1, "name")?;
+    // Borrowed, not copied: the guest's most frequent call.
+    let name = String::from_utf8_lossy(guest_slice(memory, name.0, name.1, "name")?);
     let map = header_map(state, kind);
     let request = state.request()?;
     let headers = headers_of(request, &map);

@@ -335,34 +335,51 @@ fn engine() -> Result<Engine> {
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
 
-/// Compiles `wasm`, or reuses the module compiled for the same bytes:
-/// Cranelift takes up to a second for Cohort, and tests, reloads and the
-/// simulator load the same guest again and again with other configs.
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module> {
-    use sha2::{Digest, Sha256};
+/// Compiled guests and what [`check::inspect`] found in them, by the
+/// SHA-256 of their bytes: tests and the simulator load the same guest again
+/// and again with other configs, and both the compile (0.3–1.2 s) and the
+/// inspection (three passes over the module) depend on the bytes alone.
+struct ModuleCache;
+
+impl ModuleCache {
     /// Enough for every guest a test run or a simulation loads.
-    const CACHED_MODULES: usize = 32;
-    static MODULES: Mutex<Vec<([u8; 32], Module)>> = Mutex::new(Vec::new());
-    let digest: [u8; 32] = Sha256::digest(wasm).into();
-    if let Ok(cache) = MODULES.lock()
-        && let Some((_, module)) = cache.iter().find(|(d, _)| *d == digest)
-    {
-        return Ok(module.clone());
+    const CAPACITY: usize = 32;
+
+    fn entries() -> &'static Mutex<Vec<([u8; 32], CompatReport, Module)>> {
+        static ENTRIES: Mutex<Vec<([u8; 32], CompatReport, Module)>> = Mutex::new(Vec::new());
+        &ENTRIES
     }
-    let module = Module::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
-    if let Ok(mut cache) = MODULES.lock() {
-        if cache.len() >= CACHED_MODULES {
-            cache.remove(0);
+
+    fn digest(wasm: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(wasm).into()
+    }
+
+    fn get(digest: &[u8; 32]) -> Option<(CompatReport, Module)> {
+        let entries = Self::entries().lock().ok()?;
+        let (_, report, module) = entries.iter().find(|(d, _, _)| d == digest)?;
+        Some((report.clone(), module.clone()))
+    }
+
+    fn put(digest: [u8; 32], report: CompatReport, module: Module) {
+        if let Ok(mut entries) = Self::entries().lock() {
+            if entries.len() >= Self::CAPACITY {
+                entries.remove(0);
+            }
+            entries.push((digest, report, module));
         }
-        cache.push((digest, module.clone()));
     }
-    Ok(module)
 }
 
 impl Guest {
     /// Compile, check, link, and start the first instance of `wasm`.
     pub fn load(wasm: &[u8], options: HostOptions) -> Result<Guest> {
-        let report = check::inspect(wasm)?;
+        let digest = ModuleCache::digest(wasm);
+        let cached = ModuleCache::get(&digest);
+        let report = match &cached {
+            Some((report, _)) => report.clone(),
+            None => check::inspect(wasm)?,
+        };
         if let Some(first) = report.abi_errors().into_iter().next() {
             return Err(first);
         }
@@ -394,7 +411,15 @@ impl Guest {
         }
 
         let engine = engine()?;
-        let module = compile(&engine, wasm)?;
+        let module = match cached {
+            Some((_, module)) => module,
+            None => {
+                let module =
+                    Module::new(&engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+                ModuleCache::put(digest, report.clone(), module.clone());
+                module
+            }
+        };
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(Error::host)?;

@@ -188,6 +188,11 @@ impl Headers {
             .push((name.to_owned(), Value::new(value.to_vec())));
     }
 
+    /// Move every entry of `other` after the existing ones, as they are.
+    pub(crate) fn append_all(&mut self, other: Headers) {
+        self.entries.extend(other.entries);
+    }
+
     /// Remove every value of `name`; returns how many were removed.
     pub fn remove(&mut self, name: &str) -> usize {
         let before = self.entries.len();

@@ -271,11 +271,6 @@ impl Proxy {
             let _ = worker.join();
         }
     }
-
-    /// Stops serving and waits for the workers.
-    pub fn stop(self) {
-        drop(self);
-    }
 }
 
 impl Drop for Proxy {

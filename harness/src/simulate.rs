@@ -860,17 +860,6 @@ pub struct Movement {
     pub counts: Vec<Vec<usize>>,
 }
 
-impl Movement {
-    /// Visitors that went from `from` to `to` (0 for unknown names).
-    pub fn count(&self, from: &str, to: &str) -> usize {
-        let index = |name: &str| self.cohorts.iter().position(|c| c == name);
-        match (index(from), index(to)) {
-            (Some(f), Some(t)) => self.counts[f][t],
-            _ => 0,
-        }
-    }
-}
-
 /// Fuel per request.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct FuelStats {
