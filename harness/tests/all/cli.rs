@@ -215,16 +215,19 @@ fn simulate_splits_by_the_weights_and_nobody_changes_cohort() {
 fn simulate_ramp_moves_only_v1_to_v2_when_reevaluating_and_nobody_when_keeping() {
     let n = 2000;
     let visitors = n.to_string();
-    let reevaluate = simulate(&[
-        "--visitors",
-        &visitors,
-        "--canary",
-        "10",
-        "--ramp-to",
-        "30",
-        "--stickiness",
-        "reevaluate",
-    ]);
+    let ramp = |stickiness| {
+        simulate(&[
+            "--visitors",
+            &visitors,
+            "--canary",
+            "10",
+            "--ramp-to",
+            "30",
+            "--stickiness",
+            stickiness,
+        ])
+    };
+    let reevaluate = ramp("reevaluate");
     let change = &reevaluate["change"];
     assert_eq!(change["after_request"], 1);
     assert_eq!(change["label"], "ramp v2 10% -> 30%");
@@ -246,16 +249,7 @@ fn simulate_ramp_moves_only_v1_to_v2_when_reevaluating_and_nobody_when_keeping()
         .unwrap();
     assert!(z.abs() < TOLERANCE_SE, "after the ramp v2 is {z} SE off");
 
-    let keep = simulate(&[
-        "--visitors",
-        &visitors,
-        "--canary",
-        "10",
-        "--ramp-to",
-        "30",
-        "--stickiness",
-        "keep",
-    ]);
+    let keep = ramp("keep");
     assert_eq!(keep["change"]["moved"], 0);
     assert_eq!(keep["changed_visitors"], 0);
 }

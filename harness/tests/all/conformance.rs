@@ -216,10 +216,12 @@ fn get_header_names_lists_sorted_lowercase_distinct_names() {
     assert_eq!(count_len, pack_count_len(3, 19));
 }
 
-#[test]
-fn get_header_values_returns_every_value_nul_separated() {
-    let guest = load(&format!(
-        r#"(data (i32.const 100) "COOKIE") {}"#,
+/// A guest answering with the packed result of `get_header_values` for the
+/// six-byte header `name` (limit 60000), then the values.
+fn header_values_guest(name: &str) -> Guest {
+    assert_eq!(name.len(), 6);
+    load(&format!(
+        r#"(data (i32.const 100) "{name}") {}"#,
         on_request(
             "(local $r i64)
              (local.set $r (call $get_header_values (i32.const 0) (i32.const 100) (i32.const 6)
@@ -228,7 +230,13 @@ fn get_header_values_returns_every_value_nul_separated() {
              (call $respond (i32.const 4096) (i32.wrap_i64 (local.get $r)))
              (i64.const 0)"
         )
-    ));
+    ))
+}
+
+#[test]
+fn get_header_values_returns_every_value_nul_separated() {
+    // Names are case-insensitive: the guest asks for `COOKIE`.
+    let guest = header_values_guest("COOKIE");
     let ex = serve(
         &guest,
         Request::get("/")
@@ -270,17 +278,7 @@ const NOT_UTF8: &[u8] = b"a=\xff\xfe\x01; b=\"\x80\xc3\x28\"";
 
 #[test]
 fn non_utf8_header_values_reach_the_guest_byte_for_byte() {
-    let guest = load(&format!(
-        r#"(data (i32.const 100) "Cookie") {}"#,
-        on_request(
-            "(local $r i64)
-             (local.set $r (call $get_header_values (i32.const 0) (i32.const 100) (i32.const 6)
-                                                    (i32.const 4096) (i32.const 60000)))
-             (call $respond_packed (local.get $r))
-             (call $respond (i32.const 4096) (i32.wrap_i64 (local.get $r)))
-             (i64.const 0)"
-        )
-    ));
+    let guest = header_values_guest("Cookie");
     let ex = serve(
         &guest,
         Request::get("/")

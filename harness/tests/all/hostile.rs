@@ -57,6 +57,11 @@ fn with_cookie(cookie: impl Into<Vec<u8>>) -> Request {
     get("/").header_bytes("Cookie", cookie)
 }
 
+/// A `canary=v1` holder requesting `uri`.
+fn v1_holder_at(uri: &str) -> Request {
+    get(uri).header("Cookie", "canary=v1")
+}
+
 // ---------------------------------------------------------------------------
 // Expected outcomes.
 
@@ -587,12 +592,12 @@ fn values_that_try_to_inject_attributes() {
         ),
         case(
             "override query `?force=v2;%20Domain=evil`",
-            get("/?force=v2;%20Domain=evil").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force=v2;%20Domain=evil"),
             holder("v1"),
         ),
         case(
             "override query `?force=v2%3B%20Domain%3Devil`",
-            get("/?force=v2%3B%20Domain%3Devil").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force=v2%3B%20Domain%3Devil"),
             holder("v1"),
         ),
     ];
@@ -686,27 +691,27 @@ fn override_values_that_are_not_variants() {
         ),
         case(
             "query `?force=v9`",
-            get("/?force=v9").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force=v9"),
             holder("v1"),
         ),
         case(
             "query `?force=` (empty)",
-            get("/?force=").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force="),
             holder("v1"),
         ),
         case(
             "query `?force=%76%32` (not decoded)",
-            get("/?force=%76%32").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force=%76%32"),
             holder("v1"),
         ),
         case(
             "query `?FORCE=v2` (parameter names are exact)",
-            get("/?FORCE=v2").header("Cookie", "canary=v1"),
+            v1_holder_at("/?FORCE=v2"),
             holder("v1"),
         ),
         case(
             "query `?force=v2&force=v1` (the first counts)",
-            get("/?force=v2&force=v1").header("Cookie", "canary=v1"),
+            v1_holder_at("/?force=v2&force=v1"),
             query_persisted,
         ),
     ];

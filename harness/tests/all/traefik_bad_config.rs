@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 
 use crate::support::client::{Visitor, agent};
-use crate::support::crowd::{Browser, Step, in_parallel, sign_up, visit_all};
+use crate::support::crowd::{assert_unchanged, in_parallel, sign_up_split, visit_all};
 use crate::support::recipes::{Backends, canary};
 use crate::support::traefik::Traefik;
 
@@ -114,8 +114,7 @@ fn traefik_bad_config_reload_stops_the_router_and_a_fix_restores_it() -> Result<
     let backends = Backends::start()?;
     let good = backends.recipe("file/multi-layer.yml", &[canary("30")])?;
     let mut traefik = Traefik::start(&good)?;
-    let signed = sign_up(&traefik.url(), 100)?;
-    let (browsers, firsts): (Vec<Browser>, Vec<Step>) = signed.into_iter().unzip();
+    let (browsers, firsts) = sign_up_split(&traefik.url(), 100)?;
 
     traefik.update_dynamic(&backends.recipe("file/multi-layer.yml", &[canary("3O")])?)?;
     let statuses = in_parallel(browsers.len(), 4, |i, _| Ok(browsers[i].get()?.status))?;
@@ -130,10 +129,7 @@ fn traefik_bad_config_reload_stops_the_router_and_a_fix_restores_it() -> Result<
 
     traefik.update_dynamic(&good)?;
     let back = visit_all(&browsers)?;
-    for (before, now) in firsts.iter().zip(&back) {
-        assert_eq!((&now.version, &now.pod), (&before.version, &before.pod));
-        assert!(now.set_cookies.is_empty(), "{now:?}");
-    }
+    assert_unchanged(&firsts, &back);
     eprintln!(
         "bad reload: {} of {} requests answered 404, none reached a backend; after the fix all {} back on their cohort and pod",
         statuses.iter().filter(|s| **s == 404).count(),

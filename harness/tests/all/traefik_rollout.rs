@@ -16,7 +16,7 @@
 
 use anyhow::Result;
 
-use crate::support::crowd::{Browser, Step, sign_up, visit_all};
+use crate::support::crowd::{Browser, Step, assert_unchanged, sign_up, sign_up_split, visit_all};
 use crate::support::recipes::{
     Backends, assert_binomial, canary, cohort_config, predicted, state, stickiness,
 };
@@ -30,8 +30,7 @@ fn count(steps: &[Step], version: &str) -> usize {
 fn traefik_rollout_ramp_with_keep_moves_nobody() -> Result<()> {
     let backends = Backends::start()?;
     let mut traefik = Traefik::start(&backends.recipe("file/multi-layer.yml", &[])?)?;
-    let signed = sign_up(&traefik.url(), 400)?;
-    let (browsers, firsts): (Vec<Browser>, Vec<Step>) = signed.into_iter().unzip();
+    let (browsers, firsts) = sign_up_split(&traefik.url(), 400)?;
 
     let ramped = backends.recipe("file/multi-layer.yml", &[canary("30")])?;
     traefik.update_dynamic(&ramped)?;
@@ -67,8 +66,7 @@ fn traefik_rollout_ramp_with_reevaluate_moves_only_stable_users() -> Result<()> 
     let at_10 = backends.recipe("file/multi-layer.yml", &[stickiness("reevaluate")])?;
     let mut traefik = Traefik::start(&at_10)?;
     let n = 600;
-    let signed = sign_up(&traefik.url(), n)?;
-    let (browsers, firsts): (Vec<Browser>, Vec<Step>) = signed.into_iter().unzip();
+    let (browsers, firsts) = sign_up_split(&traefik.url(), n)?;
 
     let at_30 = backends.recipe(
         "file/multi-layer.yml",
@@ -120,10 +118,7 @@ fn traefik_rollout_ramp_with_reevaluate_moves_only_stable_users() -> Result<()> 
 
     // And then they stay.
     let again = visit_all(&browsers)?;
-    for (now, next) in after.iter().zip(&again) {
-        assert_eq!((&next.version, &next.pod), (&now.version, &now.pod));
-        assert!(next.set_cookies.is_empty(), "{next:?}");
-    }
+    assert_unchanged(&after, &again);
     Ok(())
 }
 
@@ -131,8 +126,7 @@ fn traefik_rollout_ramp_with_reevaluate_moves_only_stable_users() -> Result<()> 
 fn traefik_rollout_drain_then_rollback() -> Result<()> {
     let backends = Backends::start()?;
     let mut traefik = Traefik::start(&backends.recipe("file/multi-layer.yml", &[canary("30")])?)?;
-    let signed = sign_up(&traefik.url(), 300)?;
-    let (browsers, firsts): (Vec<Browser>, Vec<Step>) = signed.into_iter().unzip();
+    let (browsers, firsts) = sign_up_split(&traefik.url(), 300)?;
     let holders = count(&firsts, "v2");
 
     // Drain: no new canary users; holders stay (no cookie rewritten).
@@ -168,10 +162,7 @@ fn traefik_rollout_drain_then_rollback() -> Result<()> {
         }
     }
     let settled = visit_all(&browsers)?;
-    for (now, next) in rolled.iter().zip(&settled) {
-        assert_eq!((&next.version, &next.pod), (&now.version, &now.pod));
-        assert!(next.set_cookies.is_empty(), "{next:?}");
-    }
+    assert_unchanged(&rolled, &settled);
     let late = sign_up(&traefik.url(), 100)?;
     let late_on_v2 = late.iter().filter(|(_, s)| s.version == "v2").count();
     eprintln!(

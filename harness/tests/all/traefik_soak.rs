@@ -27,8 +27,8 @@
 use std::time::Duration;
 
 use crate::support::soak::{
-    self, GuestKind, Kind, ReloadPlan, ReloadReport, SoakPlan, SoakReport, compare_reloads,
-    guest_memory, inert_cohort, reloads, soak,
+    self, GuestKind, Kind, ReloadPlan, ReloadReport, SoakPlan, SoakReport, TraefikRecord,
+    compare_reloads, guest_memory, inert_cohort, reloads, soak,
 };
 
 /// Generous: a run takes 10–30 s here. Reached only when something hangs.
@@ -68,14 +68,16 @@ fn assert_soak_clean(report: &SoakReport, requests: u64) {
             && all.cohorts.get("v2").copied().unwrap_or(0) > 0,
         "{text}"
     );
-    // Traefik's own record: the only non-2xx it sent is noop@internal's 418
-    // (the v1 child under /raw/); nothing in its log.
-    assert!(
-        report.traefik.access_non_2xx.keys().all(|s| *s == 418),
-        "{text}"
-    );
-    assert!(report.traefik.trap_lines.is_empty(), "{text}");
-    assert!(report.traefik.err_lines.is_empty(), "{text}");
+    assert_traefik_clean(&report.traefik, &text);
+}
+
+/// Traefik's own record: the only non-2xx it sent is noop@internal's 418
+/// (the v1 child under /raw/); nothing in its log.
+#[track_caller]
+fn assert_traefik_clean(record: &TraefikRecord, text: &str) {
+    assert!(record.access_non_2xx.keys().all(|s| *s == 418), "{text}");
+    assert!(record.trap_lines.is_empty(), "{text}");
+    assert!(record.err_lines.is_empty(), "{text}");
 }
 
 #[test]
@@ -108,12 +110,7 @@ fn assert_reloads_clean(report: &ReloadReport, reloads: u32) {
         report.traffic.during_reload > 0,
         "no traffic during reloads:\n{text}"
     );
-    assert!(
-        report.traefik.access_non_2xx.keys().all(|s| *s == 418),
-        "{text}"
-    );
-    assert!(report.traefik.trap_lines.is_empty(), "{text}");
-    assert!(report.traefik.err_lines.is_empty(), "{text}");
+    assert_traefik_clean(&report.traefik, &text);
 }
 
 #[test]

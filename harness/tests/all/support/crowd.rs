@@ -169,6 +169,21 @@ pub fn sign_up(base: &str, n: usize) -> Result<Vec<(Browser, Step)>> {
     })
 }
 
+/// [`sign_up`], as the browsers and their first steps.
+pub fn sign_up_split(base: &str, n: usize) -> Result<(Vec<Browser>, Vec<Step>)> {
+    Ok(sign_up(base, n)?.into_iter().unzip())
+}
+
+/// Each browser's step in `after` kept the version and pod of its step in
+/// `before`, and no cookie was set.
+#[track_caller]
+pub fn assert_unchanged(before: &[Step], after: &[Step]) {
+    for (was, now) in before.iter().zip(after) {
+        assert_eq!((&now.version, &now.pod), (&was.version, &was.pod));
+        assert!(now.set_cookies.is_empty(), "{now:?}");
+    }
+}
+
 /// One `GET /` by each browser, in parallel.
 pub fn visit_all(browsers: &[Browser]) -> Result<Vec<Step>> {
     in_parallel(browsers.len(), 4, |i, _| browsers[i].visit())
