@@ -698,9 +698,7 @@ impl<'a> Obj<'a> {
 
     /// The value of `key`; absent and `null` are the same.
     fn get(&mut self, key: &'static str) -> Option<&'a Value> {
-        if !self.used.contains(&key) {
-            self.used.push(key);
-        }
+        self.used.push(key);
         self.map?.get(key).filter(|v| !v.is_null())
     }
 
@@ -752,6 +750,8 @@ impl<'a> Obj<'a> {
             if !self.used.contains(&key.as_str()) {
                 let mut known = self.used.clone();
                 known.sort_unstable();
+                // A field read twice (`visitorCookie`) is listed once.
+                known.dedup();
                 // An empty key must still be named: `""`, not nothing.
                 let shown = if key.is_empty() { "\"\"" } else { key };
                 return Err(error(
