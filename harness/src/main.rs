@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
+use cohort::bucket::StickyHash;
 use cohort_harness::check::{self, CheckPolicy};
 use cohort_harness::proxy::{Proxy, ProxyOptions};
 use cohort_harness::run::{self, RequestSpec};
@@ -283,18 +284,62 @@ struct WhoamiArgs {
 
 /// Traefik's sticky-cookie value for weighted children or servers.
 ///
-/// The first 16 hex digits of SHA-256 of the name exactly as Traefik
-/// writes it (`v2@file` for a weighted child from the file provider, the
-/// URL for a server). Use it for `variants[].stickyValue`, or to check
-/// `variants[].service`. Prints `VALUE  NAME` per name.
+/// The value Traefik writes for a name exactly as it hashes it: a weighted
+/// child as written under `weighted.services` (file provider: no `@file`
+/// unless written so; a Kubernetes TraefikService child is
+/// `<namespace>-<service>-<port>`), or a server's URL. Traefik 3.3.4 and
+/// later write the first 16 hex digits of SHA-256 (`weightedSticky.hash:
+/// sha256`); earlier versions FNV-1 64-bit in hex (`hash: fnv`). Without
+/// `--traefik` both are printed. Use it for `variants[].stickyValue`, or to
+/// check `variants[].service`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    cohort-harness sticky-value v1@file v2@file\n  \
-    cohort-harness sticky-value http://10.0.0.7:8080")]
+    cohort-harness sticky-value v1 v2\n  \
+    cohort-harness sticky-value --traefik 3.3.3 v1 v2\n  \
+    cohort-harness sticky-value apps-my-app-v2-prod-80 http://10.0.0.7:8080")]
 struct StickyValueArgs {
     /// Names of weighted children or server URLs.
     #[arg(required = true)]
     names: Vec<String>,
+    /// The Traefik version in front (e.g. 3.3.3): print only the value it
+    /// writes, as `VALUE  NAME`.
+    #[arg(long, value_name = "VERSION", value_parser = sticky_hash_of_version)]
+    traefik: Option<StickyHash>,
+}
+
+/// The sticky hash a Traefik version writes: FNV before 3.3.4.
+fn sticky_hash_of_version(version: &str) -> Result<StickyHash, String> {
+    let parts: Vec<u32> = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{version:?} is not a version like 3.3.3"))?;
+    match parts[..] {
+        [major, minor, patch] if major >= 2 => Ok(if (major, minor, patch) < (3, 3, 4) {
+            StickyHash::Fnv
+        } else {
+            StickyHash::Sha256
+        }),
+        _ => Err(format!("{version:?} is not a Traefik version like 3.3.3")),
+    }
+}
+
+fn sticky_values(args: &StickyValueArgs) {
+    match args.traefik {
+        Some(hash) => {
+            for name in &args.names {
+                println!("{}  {name}", hash.value(name));
+            }
+        }
+        None => {
+            println!("{:<18}{:<18}name", "sha256 (>=3.3.4)", "fnv (<3.3.4)");
+            for name in &args.names {
+                let [sha, fnv] = StickyHash::ALL.map(|h| h.value(name));
+                println!("{sha:<18}{fnv:<18}{name}");
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -321,9 +366,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Package(args) => package(&args),
         Command::Whoami(args) => whoami(&args),
         Command::StickyValue(args) => {
-            for name in &args.names {
-                println!("{}  {name}", cohort::bucket::traefik_sticky_value(name));
-            }
+            sticky_values(&args);
             Ok(ExitCode::SUCCESS)
         }
     }

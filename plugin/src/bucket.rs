@@ -155,7 +155,55 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Traefik's sticky-cookie value for a weighted child or a server: the
 /// first 16 hex digits of SHA-256 of its name exactly as configured.
 pub fn traefik_sticky_value(service: &str) -> String {
-    hex(&Sha256::digest(service.as_bytes())[..8])
+    StickyHash::Sha256.value(service)
+}
+
+/// How a Traefik version writes its sticky-cookie values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StickyHash {
+    /// Traefik 3.3.4 and later: the first 16 hex digits of SHA-256.
+    #[default]
+    Sha256,
+    /// Traefik before 3.3.4: FNV-1 (not 1a) 64-bit, lower-case hex without
+    /// leading zeros (Go's `%x`).
+    Fnv,
+}
+
+impl StickyHash {
+    pub const ALL: [StickyHash; 2] = [StickyHash::Sha256, StickyHash::Fnv];
+
+    /// The sticky value Traefik writes for `name` under this hash.
+    pub fn value(self, name: &str) -> String {
+        match self {
+            StickyHash::Sha256 => hex(&Sha256::digest(name.as_bytes())[..8]),
+            StickyHash::Fnv => format!("{:x}", fnv1_64(name.as_bytes())),
+        }
+    }
+
+    /// The configuration spelling, `sha256` or `fnv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StickyHash::Sha256 => "sha256",
+            StickyHash::Fnv => "fnv",
+        }
+    }
+
+    /// The Traefik versions that write this hash.
+    pub fn traefik_versions(self) -> &'static str {
+        match self {
+            StickyHash::Sha256 => "Traefik 3.3.4 and later",
+            StickyHash::Fnv => "Traefik before 3.3.4",
+        }
+    }
+}
+
+/// FNV-1 64-bit: multiply by the prime, then xor the byte.
+fn fnv1_64(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, &b| h.wrapping_mul(PRIME) ^ u64::from(b))
 }
 
 #[cfg(test)]
@@ -244,6 +292,20 @@ mod tests {
         // sha256("v2@file") begins with these 16 hex digits (checked with sha256sum).
         assert_eq!(traefik_sticky_value("v2@file").len(), 16);
         assert_eq!(traefik_sticky_value("abc"), "ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn fnv_sticky_values_match_traefik_before_3_3_4() {
+        // Seen in Traefik 3.0.4, 3.2.3 and 3.3.3 for children `v1`/`v2`.
+        assert_eq!(StickyHash::Fnv.value("v1"), "8325207b4eb141a");
+        assert_eq!(StickyHash::Fnv.value("v2"), "8325207b4eb1419");
+        // FNV-1, not 1a: 1a of "a" is af63dc4c8601ec8c.
+        assert_eq!(StickyHash::Fnv.value("a"), "af63bd4c8601b7be");
+        // The offset basis itself for the empty name.
+        assert_eq!(StickyHash::Fnv.value(""), "cbf29ce484222325");
+        // Go's `%x`: no leading zeros (the hash is 0x038f6a57633e45ec).
+        assert_eq!(StickyHash::Fnv.value("s196000"), "38f6a57633e45ec");
+        assert_eq!(StickyHash::Sha256.value("abc"), traefik_sticky_value("abc"));
     }
 
     #[test]

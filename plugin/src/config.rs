@@ -9,7 +9,7 @@ use std::fmt;
 use regex_lite::Regex;
 use serde_json::{Map, Value};
 
-use crate::bucket::{self, FULL_WEIGHT};
+use crate::bucket::{FULL_WEIGHT, StickyHash};
 use crate::cookie::{self, Attributes, SameSite};
 use crate::net::Cidr;
 
@@ -56,7 +56,10 @@ pub struct Variant {
     /// Basis points (10 000 = 100 %).
     pub weight: u32,
     pub state: State,
-    /// Traefik's weighted sticky-cookie value selecting this variant's child.
+    /// The weighted child's name as configured (`variants[].service`).
+    pub service: Option<String>,
+    /// Traefik's weighted sticky-cookie value selecting this variant's child:
+    /// `stickyValue`, or `service` under `weightedSticky.hash`.
     pub sticky_value: Option<String>,
     /// The full `Set-Cookie` value that assigns this variant, built at load.
     pub set_cookie: Vec<u8>,
@@ -120,6 +123,8 @@ pub struct Config {
     pub stickiness: Stickiness,
     /// Name of the weighted TraefikService's sticky cookie.
     pub weighted_sticky_cookie: Option<String>,
+    /// How the Traefik in front writes weighted sticky values.
+    pub sticky_hash: StickyHash,
     pub overrides: Override,
     pub exclude: Exclude,
     pub debug_header: Option<String>,
@@ -213,15 +218,24 @@ impl Config {
                  set keys, or do not turn visitorCookie off",
             ));
         }
-        let weighted_sticky_cookie = match root.get("weightedSticky") {
-            None => None,
+        let (weighted_sticky_cookie, sticky_hash) = match root.get("weightedSticky") {
+            None => (None, StickyHash::default()),
             Some(v) => {
                 let mut obj = Obj::new("weightedSticky", v)?;
                 let name = obj.token("cookie")?;
+                let hash = match obj.get("hash") {
+                    None => StickyHash::default(),
+                    Some(v) => parse_sticky_hash(v)?,
+                };
                 obj.finish()?;
-                name
+                (name, hash)
             }
         };
+        for v in &mut variants {
+            if let Some(service) = &v.service {
+                v.sticky_value = Some(sticky_hash.value(service));
+            }
+        }
         if let Some(name) = &weighted_sticky_cookie {
             if *name == cookie_name || Some(name) == visitor_cookie.as_ref() {
                 return Err(error(
@@ -269,6 +283,7 @@ impl Config {
             visitor_cookie,
             stickiness,
             weighted_sticky_cookie,
+            sticky_hash,
             overrides,
             exclude,
             debug_header,
@@ -282,6 +297,22 @@ impl Config {
             .iter()
             .position(|v| v.name.as_bytes() == value)
     }
+}
+
+fn parse_sticky_hash(v: &Value) -> Result<StickyHash, ConfigError> {
+    let hash = string("weightedSticky.hash", v)?;
+    StickyHash::ALL
+        .into_iter()
+        .find(|h| hash.eq_ignore_ascii_case(h.as_str()))
+        .ok_or_else(|| {
+            error(
+                "weightedSticky.hash",
+                format!(
+                    "{hash:?} is not one of sha256 (Traefik 3.3.4 and later), \
+                     fnv (Traefik before 3.3.4)"
+                ),
+            )
+        })
 }
 
 fn parse_attributes(obj: &mut Obj, name: &str) -> Result<Attributes, ConfigError> {
@@ -443,15 +474,16 @@ fn parse_variants(value: Option<&Value>) -> Result<(Vec<Variant>, usize), Config
             .get("stickyValue")
             .map(|v| string(&format!("{path}.stickyValue"), v))
             .transpose()?;
-        let sticky_value = match (service, raw_sticky) {
+        let service = service.filter(|s| !s.is_empty());
+        let sticky_value = match (&service, raw_sticky) {
             (Some(_), Some(_)) => {
                 return Err(error(
                     format!("{path}.stickyValue"),
                     "give either service or stickyValue, not both",
                 ));
             }
-            (Some(s), None) if s.is_empty() => None,
-            (Some(s), None) => Some(bucket::traefik_sticky_value(&s)),
+            // Hashed once `weightedSticky.hash` is known.
+            (Some(_), None) => None,
             (None, Some(v)) if v.is_empty() => None,
             (None, Some(v)) if cookie::is_cookie_value(&v) => Some(v),
             (None, Some(v)) => {
@@ -468,6 +500,7 @@ fn parse_variants(value: Option<&Value>) -> Result<(Vec<Variant>, usize), Config
             name,
             weight: 0,
             state,
+            service,
             sticky_value,
             set_cookie: Vec::new(),
         });
@@ -532,6 +565,7 @@ fn plain_variant(name: &str, weight: u32) -> Variant {
         name: name.into(),
         weight,
         state: State::Active,
+        service: None,
         sticky_value: None,
         set_cookie: Vec::new(),
     }
@@ -863,6 +897,7 @@ fn list(field: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<Config, ConfigError> {
@@ -1092,6 +1127,42 @@ mod tests {
             Some(bucket::traefik_sticky_value("app-primary@file").as_str())
         );
         assert_eq!(c.variants[1].sticky_value.as_deref(), Some("raw-value"));
+        assert_eq!(c.sticky_hash, StickyHash::Sha256);
+    }
+
+    #[test]
+    fn weighted_sticky_hash_fnv_is_for_traefik_before_3_3_4() {
+        let config = |hash: &str| {
+            parse(json!({
+                "weightedSticky": {"cookie": "sticky", "hash": hash},
+                "variants": [
+                    {"name": "v1", "service": "v1"},
+                    {"name": "v2", "weight": "10", "service": "v2", "state": "drained"},
+                    {"name": "v3", "weight": "5", "stickyValue": "raw"},
+                ],
+            }))
+        };
+        let c = config("FNV").expect("valid");
+        assert_eq!(c.sticky_hash, StickyHash::Fnv);
+        assert_eq!(
+            c.variants[0].sticky_value.as_deref(),
+            Some("8325207b4eb141a")
+        );
+        assert_eq!(
+            c.variants[1].sticky_value.as_deref(),
+            Some("8325207b4eb1419")
+        );
+        assert_eq!(c.variants[1].service.as_deref(), Some("v2"));
+        // A raw value is written as given, whatever the hash.
+        assert_eq!(c.variants[2].sticky_value.as_deref(), Some("raw"));
+        let c = config("sha256").expect("valid");
+        assert_eq!(
+            c.variants[0].sticky_value.as_deref(),
+            Some(bucket::traefik_sticky_value("v1").as_str())
+        );
+        let e = config("fnv1a").expect_err("unknown hash");
+        assert_eq!(e.field, "weightedSticky.hash");
+        assert!(e.problem.contains("fnv (Traefik before 3.3.4)"), "{e}");
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! - [`bucket`]: weighted rendezvous hashing, visitor ids, Traefik sticky values.
 //! - [`net`]: client addresses and CIDR ranges.
 //! - [`decision`]: the precedence of exclusion, override, cookie and bucket.
+//! - [`sticky_watch`]: spotting Traefik overruling the weighted sticky value.
 
 pub mod bucket;
 pub mod config;
 pub mod cookie;
 pub mod decision;
 pub mod net;
+pub mod sticky_watch;
 
 pub use config::{Config, ConfigError};
 pub use decision::{Decision, Reason, RequestView, decide};

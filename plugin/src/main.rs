@@ -8,11 +8,13 @@ mod adapter {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use cohort::bucket::IdGenerator;
+    use cohort::sticky_watch::{self, Budget};
     use cohort::{Config, RequestView, decide};
     use http_wasm_guest::host::{Bytes, Request, Response, admin, log};
     use http_wasm_guest::{Guest, register};
 
     const LOG_DEBUG: i32 = -1;
+    const LOG_WARN: i32 = 1;
     const LOG_ERROR: i32 = 2;
 
     struct Cohort {
@@ -20,6 +22,8 @@ mod adapter {
         ids: RefCell<IdGenerator>,
         /// `logDecisions` and the host's debug level, asked once.
         debug: bool,
+        /// Which responses to look at for Traefik's own weighted sticky cookie.
+        sticky_watch: RefCell<Budget>,
     }
 
     /// The host request, read lazily.
@@ -83,7 +87,28 @@ mod adapter {
             if self.debug {
                 log::write(LOG_DEBUG, decision.describe(config).as_bytes());
             }
-            (true, 0)
+            // The variant, for handle_response to check Traefik honoured its
+            // sticky value; 0 when there is nothing to check.
+            let watch = variant.sticky_value.is_some()
+                && config.weighted_sticky_cookie.is_some()
+                && self.sticky_watch.borrow_mut().look();
+            let context = if watch {
+                i32::try_from(decision.variant + 1).unwrap_or(0)
+            } else {
+                0
+            };
+            (true, context)
+        }
+
+        fn handle_response(&self, context: i32, _: &Request, response: &Response, _: bool) {
+            let Some(variant) = usize::try_from(context).ok().and_then(|c| c.checked_sub(1)) else {
+                return;
+            };
+            let set_cookies = response.header.values(b"Set-Cookie");
+            if let Some(overruled) = sticky_watch::overruled(&self.config, variant, &set_cookies) {
+                self.sticky_watch.borrow_mut().warned();
+                log::write(LOG_WARN, format!("Cohort: {overruled}").as_bytes());
+            }
         }
     }
 
@@ -105,6 +130,7 @@ mod adapter {
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
             debug,
+            sticky_watch: RefCell::new(Budget::default()),
         });
     }
 }

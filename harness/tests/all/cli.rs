@@ -323,13 +323,26 @@ fn package_writes_the_catalog_zip() {
 
 #[test]
 fn sticky_value_matches_traefik() {
-    let out = harness(&["sticky-value", "v2@file", "v1@file"]);
+    let out = harness(&["sticky-value", "v2@file", "v1"]);
     assert!(out.status.success());
     assert_eq!(
         stdout(&out),
-        "9c8fc8fb5822431c  v2@file\n4a20cab0948e1631  v1@file\n"
+        "sha256 (>=3.3.4)  fnv (<3.3.4)      name\n\
+         9c8fc8fb5822431c  2b4f6c43a8aabf1d  v2@file\n\
+         3bfc269594ef6492  8325207b4eb141a   v1\n"
     );
+    // What Traefik 3.3.3 (FNV) and 3.3.6 (SHA-256) write for a child `v2`.
+    for (version, value) in [("3.3.3", "8325207b4eb1419"), ("3.3.6", "fb04dcb6970e4c3d")] {
+        let out = harness(&["sticky-value", "--traefik", version, "v2"]);
+        assert!(out.status.success(), "{version}");
+        assert_eq!(stdout(&out), format!("{value}  v2\n"), "{version}");
+    }
     assert!(!harness(&["sticky-value"]).status.success());
+    assert!(
+        !harness(&["sticky-value", "--traefik", "three", "v2"])
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -482,10 +482,102 @@ fn the_weighted_sticky_cookie_is_written_with_traefiks_hash() {
     let done = format!("canary=v2; wrr={V2_STICKY}");
     let v = visit(&guest, &done);
     assert_eq!(v.backend_cookie(), done);
+    // Read Cookie, set X-Canary; after next, read Set-Cookie: an
+    // instance's first responses are checked for Traefik overruling it.
     assert_eq!(
         v.ex.host_calls.to_string(),
-        "get_header_values=1 set_header_value=1"
+        "get_header_values=2 set_header_value=1"
     );
+}
+
+/// The one Cohort instance, so that its response budget is predictable.
+fn one_instance(config: Value) -> Guest {
+    cohort_with(config, HostOptions::traefik().max_instances(1))
+}
+
+/// A backend answering as Traefik's weighted service does when it ignored
+/// the request's sticky value: its own `Set-Cookie` for the sticky cookie.
+fn traefik_chose(value: &str) -> EchoBackend {
+    EchoBackend::new()
+        .response_header("Set-Cookie", "_pod=1; Path=/")
+        .response_header("Set-Cookie", format!("wrr={value}; Path=/; HttpOnly"))
+}
+
+fn warnings(ex: &cohort_harness::Exchange) -> Vec<&str> {
+    ex.logs
+        .iter()
+        .filter(|l| l.level == cohort_harness::LogLevel::Warn)
+        .map(|l| l.message.as_str())
+        .collect()
+}
+
+#[test]
+fn traefik_overruling_the_sticky_value_is_a_warning_naming_the_fix() {
+    // The children are written `v1`/`v2` under weighted.services, but the
+    // config says `v1@file`/`v2@file`: Traefik ignores Cohort's value.
+    let guest = one_instance(weighted("active", 100));
+    let v2_bare = cohort::bucket::traefik_sticky_value("v2");
+    let ex = guest
+        .handle(Request::get("/"), &traefik_chose(&v2_bare))
+        .expect("served");
+    let warned = warnings(&ex);
+    assert_eq!(warned.len(), 1, "{:?}", ex.logs);
+    let w = warned[0];
+    assert!(
+        w.starts_with("Cohort: weightedSticky.cookie \"wrr\""),
+        "{w}"
+    );
+    assert!(w.contains(&format!("set its own \"{v2_bare}\"")), "{w}");
+    assert!(w.contains("set variants[1].service: v2"), "{w}");
+    // Once per instance: the next overruled response costs nothing.
+    let again = guest
+        .handle(Request::get("/"), &traefik_chose(&v2_bare))
+        .expect("served");
+    assert!(warnings(&again).is_empty(), "{:?}", again.logs);
+    assert_eq!(again.host_calls.get(Import::GetHeaderValues), 1);
+}
+
+#[test]
+fn an_old_traefiks_fnv_value_is_a_warning_to_set_the_hash() {
+    let guest = one_instance(weighted("active", 100));
+    // Traefik 3.3.3's value for `v2@file`.
+    let fnv = cohort::bucket::StickyHash::Fnv.value("v2@file");
+    let ex = guest
+        .handle(Request::get("/"), &traefik_chose(&fnv))
+        .expect("served");
+    let warned = warnings(&ex);
+    assert_eq!(warned.len(), 1, "{:?}", ex.logs);
+    assert!(
+        warned[0].contains("set weightedSticky.hash: fnv"),
+        "{}",
+        warned[0]
+    );
+}
+
+#[test]
+fn a_traefik_that_honours_the_value_gets_no_warning_and_few_looks() {
+    let guest = one_instance(weighted("active", 100));
+    let done = format!("canary=v2; wrr={V2_STICKY}");
+    let budget = cohort::sticky_watch::Budget::FIRST;
+    for i in 1..=budget + 1 {
+        // Traefik honoured the value: no sticky Set-Cookie; then, after the
+        // budget, an overruled response is not looked at.
+        let backend = if i <= budget {
+            EchoBackend::new()
+        } else {
+            traefik_chose("0123456789abcdef")
+        };
+        let ex = guest
+            .handle(Request::get("/").header("Cookie", &done), &backend)
+            .expect("served");
+        assert!(warnings(&ex).is_empty(), "response {i}: {:?}", ex.logs);
+        let reads = if i <= budget { 2 } else { 1 };
+        assert_eq!(
+            ex.host_calls.get(Import::GetHeaderValues),
+            reads,
+            "response {i}"
+        );
+    }
 }
 
 #[test]
