@@ -109,18 +109,27 @@ impl fmt::Display for Overruled<'_> {
         let ours = &config.variants[self.variant];
         write!(
             f,
-            "weightedSticky.cookie {cookie:?}: Traefik ignored the value Cohort wrote for \
-             variants[{}] ({}, {:?}) and set its own {:?}, so visitors are split by Traefik's \
-             weights, not Cohort's. ",
+            "weightedSticky.cookie {cookie:?}: Traefik did not take the value Cohort wrote for \
+             variants[{}] ({}, {:?}) and set its own, {:?}. ",
             self.variant,
             ours.name,
             ours.sticky_value.as_deref().unwrap_or_default(),
             self.chosen,
         )?;
+        const SPLIT: &str = "Visitors are split by Traefik's weights, not Cohort's. ";
         match self.matched() {
+            // Traefik 3.3.4+ still routes an FNV value (a legacy one) to its
+            // child, then rewrites it: right child, a Set-Cookie every time.
+            Match::OtherHash(i, hash) if i == self.variant && hash == StickyHash::Sha256 => write!(
+                f,
+                "It is the same child's SHA-256 value: Traefik accepted Cohort's FNV value as a \
+                 legacy one and rewrites it in every response. Set weightedSticky.hash: sha256 \
+                 ({})",
+                hash.traefik_versions(),
+            ),
             Match::OtherHash(i, hash) => write!(
                 f,
-                "That value is variants[{i}].service {:?} hashed with {}, as {} writes it: \
+                "{SPLIT}That value is variants[{i}].service {:?} hashed with {}, as {} writes it: \
                  set weightedSticky.hash: {}",
                 config.variants[i].service.as_deref().unwrap_or_default(),
                 hash.as_str(),
@@ -129,21 +138,21 @@ impl fmt::Display for Overruled<'_> {
             ),
             Match::OtherChild(i) => write!(
                 f,
-                "That value is variants[{i}]'s child ({}): Traefik did not accept variants[{}]'s \
+                "{SPLIT}That value is variants[{i}]'s child ({}): Traefik did not accept variants[{}]'s \
                  child; check that it is listed under the weighted service and healthy, and that \
                  variants[].service are not swapped",
                 config.variants[i].name, self.variant,
             ),
             Match::WithoutProvider(i, bare, hash) => write!(
                 f,
-                "That value is {bare:?} hashed with {}: Traefik names this child as it is written \
+                "{SPLIT}That value is {bare:?} hashed with {}: Traefik names this child as it is written \
                  under weighted.services, without the provider suffix: set variants[{i}].service: \
                  {bare}",
                 hash.as_str(),
             ),
             Match::Nothing => write!(
                 f,
-                "That value matches no variants[].service under sha256 or fnv: set each \
+                "{SPLIT}That value matches no variants[].service under sha256 or fnv: set each \
                  variants[].service to the child's name exactly as Traefik hashes it, as written \
                  under weighted.services (file provider: no @file unless written so), or \
                  <namespace>-<service>-<port> for a Kubernetes TraefikService; \
@@ -222,7 +231,8 @@ mod tests {
         let c = config("sha256", "v1", "v2");
         let w = warning(&c, 1, "flagger-sticky=8325207b4eb1419; Path=/; HttpOnly").expect("warn");
         assert!(w.contains("\"flagger-sticky\""), "{w}");
-        assert!(w.contains("set its own \"8325207b4eb1419\""), "{w}");
+        assert!(w.contains("set its own, \"8325207b4eb1419\""), "{w}");
+        assert!(w.contains("split by Traefik's weights"), "{w}");
         assert!(
             w.contains("variants[1].service \"v2\" hashed with fnv"),
             "{w}"
@@ -238,6 +248,14 @@ mod tests {
         let c = config("fnv", "v1", "v2");
         let sha = StickyHash::Sha256.value("v1");
         let w = warning(&c, 0, &format!("flagger-sticky={sha}")).expect("warn");
+        assert!(
+            w.contains("accepted Cohort's FNV value as a legacy one"),
+            "{w}"
+        );
+        assert!(w.contains("Set weightedSticky.hash: sha256"), "{w}");
+        // Another child's SHA-256 value: a misroute.
+        let w = warning(&c, 1, &format!("flagger-sticky={sha}")).expect("warn");
+        assert!(w.contains("split by Traefik's weights"), "{w}");
         assert!(w.contains("set weightedSticky.hash: sha256"), "{w}");
     }
 

@@ -527,7 +527,7 @@ fn traefik_overruling_the_sticky_value_is_a_warning_naming_the_fix() {
         w.starts_with("Cohort: weightedSticky.cookie \"wrr\""),
         "{w}"
     );
-    assert!(w.contains(&format!("set its own \"{v2_bare}\"")), "{w}");
+    assert!(w.contains(&format!("set its own, \"{v2_bare}\"")), "{w}");
     assert!(w.contains("set variants[1].service: v2"), "{w}");
     // Once per instance: the next overruled response costs nothing.
     let again = guest
