@@ -6,12 +6,12 @@
 
 use std::fmt;
 
-use regex_lite::Regex;
 use serde_json::{Map, Value};
 
 use crate::bucket::{FULL_WEIGHT, StickyHash};
 use crate::cookie::{self, Attributes, SameSite};
 use crate::net::Cidr;
+use crate::pattern::Pattern;
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +94,10 @@ pub struct Override {
 
 #[derive(Debug, Clone, Default)]
 pub struct Exclude {
-    pub paths: Vec<Regex>,
+    pub paths: Vec<Pattern>,
     /// Upper-case method names.
     pub methods: Vec<String>,
-    pub user_agents: Vec<Regex>,
+    pub user_agents: Vec<Pattern>,
 }
 
 impl Exclude {
@@ -289,6 +289,11 @@ impl Config {
             debug_header,
             log_decisions,
         })
+    }
+
+    /// Whether a decision's reason is shown (debug header) or logged.
+    pub fn reports_reason(&self) -> bool {
+        self.debug_header.is_some() || self.log_decisions
     }
 
     /// The variant a cookie value names, by exact match.
@@ -647,7 +652,7 @@ fn parse_override(value: &Value) -> Result<Override, ConfigError> {
 
 fn parse_exclude(value: &Value) -> Result<Exclude, ConfigError> {
     let mut obj = Obj::new("exclude", value)?;
-    let regexes = |obj: &mut Obj, key: &'static str| -> Result<Vec<Regex>, ConfigError> {
+    let regexes = |obj: &mut Obj, key: &'static str| -> Result<Vec<Pattern>, ConfigError> {
         let Some(v) = obj.get(key) else {
             return Ok(Vec::new());
         };
@@ -655,7 +660,7 @@ fn parse_exclude(value: &Value) -> Result<Exclude, ConfigError> {
             .iter()
             .enumerate()
             .map(|(i, pattern)| {
-                Regex::new(pattern).map_err(|e| {
+                Pattern::new(pattern).map_err(|e| {
                     error(
                         format!("exclude.{key}[{i}]"),
                         format!("{pattern:?} is not a valid regular expression: {e}"),

@@ -175,13 +175,34 @@ pub fn decide<R: RequestView>(
 
     let mut key = KeyUsed::None;
     let mut visitor_set_cookie = None;
-    let (variant, reason, set_cohort_cookie) = if is_excluded(config, request) {
+    // A holder who keeps their cohort gets it whether or not the request is
+    // excluded (exclusion only suppresses writes and overrides, and a kept
+    // cohort writes nothing): only an override can change the outcome, so
+    // the exclusion rules are read only when one is present, or when the
+    // reason itself is reported.
+    let kept = from_cookie.filter(|&i| keeps_cohort(config, i));
+    let skip_exclusion = kept.is_some() && !config.reports_reason();
+    let forced = if skip_exclusion {
+        override_choice(config, request)
+    } else {
+        None
+    };
+    let (variant, reason, set_cohort_cookie) = if let (Some(i), true, None) =
+        (kept, skip_exclusion, forced)
+    {
+        (i, Reason::Cookie, false)
+    } else if is_excluded(config, request) {
         let variant = match from_cookie {
             Some(i) if config.variants[i].state != State::Disabled => i,
             _ => config.default,
         };
         (variant, Reason::Excluded, false)
-    } else if let Some((variant, persist)) = override_choice(config, request) {
+    } else if let Some((variant, persist)) = forced.or_else(|| {
+        // Not read yet unless the exclusion rules were skipped.
+        (!skip_exclusion)
+            .then(|| override_choice(config, request))
+            .flatten()
+    }) {
         let name = config.variants[variant].name.as_bytes();
         (
             variant,
@@ -239,6 +260,17 @@ pub fn decide<R: RequestView>(
         cookie_header: cookie_rewrite(config, variant, &lines, held),
         set_cohort_cookie,
         visitor_set_cookie,
+    }
+}
+
+/// Whether a holder of variant `i` keeps it, absent an override: a drained
+/// or active variant's holder under `keep`, or a drained one's under
+/// `reevaluate` (active holders are re-bucketed there, disabled ones move).
+fn keeps_cohort(config: &Config, i: usize) -> bool {
+    match config.variants[i].state {
+        State::Disabled => false,
+        State::Drained => true,
+        State::Active => config.stickiness == Stickiness::Keep,
     }
 }
 
@@ -344,16 +376,14 @@ fn is_excluded<R: RequestView>(config: &Config, request: &mut Reads<'_, R>) -> b
         }
     }
     if !ex.paths.is_empty() {
-        let uri = request.uri();
-        let path = String::from_utf8_lossy(path_of(uri));
-        if ex.paths.iter().any(|re| re.is_match(&path)) {
+        let path = path_of(request.uri());
+        if ex.paths.iter().any(|p| p.is_match(path)) {
             return true;
         }
     }
     if !ex.user_agents.is_empty() {
         for agent in request.header_values("User-Agent") {
-            let agent = String::from_utf8_lossy(agent.as_ref());
-            if ex.user_agents.iter().any(|re| re.is_match(&agent)) {
+            if ex.user_agents.iter().any(|p| p.is_match(agent.as_ref())) {
                 return true;
             }
         }

@@ -8,6 +8,7 @@
 //! - [`cookie`]: `Cookie` header parsing and rewriting, `Set-Cookie` values.
 //! - [`bucket`]: weighted rendezvous hashing, visitor ids, Traefik sticky values.
 //! - [`net`]: client addresses and CIDR ranges.
+//! - [`pattern`]: exclusion patterns, literal where they can be.
 //! - [`decision`]: the precedence of exclusion, override, cookie and bucket.
 //! - [`sticky_watch`]: spotting Traefik overruling the weighted sticky value.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod cookie;
 pub mod decision;
 pub mod net;
+pub mod pattern;
 pub mod sticky_watch;
 
 pub use config::{Config, ConfigError};

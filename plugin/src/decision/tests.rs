@@ -453,9 +453,29 @@ fn excluded_requests_never_get_a_cookie_and_never_flicker() {
         assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Excluded));
         assert!(!d.set_cohort_cookie && d.visitor_set_cookie.is_none());
     }
-    // A cookie holder keeps its cohort on excluded paths too.
-    let d = run(&c, &mut FakeRequest::get("/healthz").cookie("canary=v2"));
+    // A cookie holder keeps its cohort on excluded paths too. Whether the
+    // request was excluded changes nothing for them, so it is not asked
+    // unless the reason is shown.
+    let holder = || FakeRequest::get("/healthz").cookie("canary=v2");
+    let d = run(&c, &mut holder());
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Cookie));
+    assert!(!d.set_cohort_cookie && d.cookie_header.is_none());
+    let mut shown = c.clone();
+    shown.debug_header = Some("X-Cohort-Debug".into());
+    let d = run(&shown, &mut holder());
     assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Excluded));
+    assert!(!d.set_cohort_cookie && d.cookie_header.is_none());
+    // An excluded holder's override is still ignored.
+    let mut forced = holder().header("X-Canary-Force", "v1");
+    let mut with_override = c.clone();
+    with_override.overrides.header = Some("X-Canary-Force".into());
+    let d = run(&with_override, &mut forced);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Excluded));
+    let mut on_a_page = FakeRequest::get("/")
+        .cookie("canary=v2")
+        .header("X-Canary-Force", "v1");
+    let d = run(&with_override, &mut on_a_page);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Override));
     // Not excluded: `/healthzz`, a path that merely contains `/static/`.
     for uri in ["/healthzz", "/a/static/x"] {
         assert_eq!(
@@ -664,4 +684,82 @@ proptest! {
             prop_assert!(found.is_exactly(c.variants[d.variant].name.as_bytes()));
         }
     }
+}
+
+/// The `testData` of `.traefik.yml`, the configuration users see first.
+fn test_data() -> Config {
+    config(json!({
+        "seed": "checkout-2026",
+        "variants": [{"name": "v1", "weight": "90"}, {"name": "v2", "weight": "10", "state": "active"}],
+        "cookie": {"name": "canary", "maxAge": "2592000", "path": "/", "secure": "true",
+                   "httpOnly": "true", "sameSite": "lax"},
+        "header": "X-Canary",
+        "keys": ["header:X-User-Id", "cookie:session", "ip"],
+        "stickiness": "keep",
+        "override": {"header": "X-Canary-Force", "query": "canary"},
+        "exclude": {"paths": ["^/healthz$"], "userAgents": ["(?i)bot"]},
+    }))
+}
+
+/// A request as Chrome sends it: a real User-Agent, 30 analytics cookies,
+/// a path with a query.
+fn browser(cookie: &str) -> FakeRequest {
+    let analytics: Vec<String> = (0..30)
+        .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
+        .collect();
+    let mut cookies = analytics.join("; ");
+    if !cookie.is_empty() {
+        cookies = format!("{cookies}; {cookie}");
+    }
+    FakeRequest::get("/products/42?ref=mail")
+        .header(
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/131.0.0.0 Safari/537.36",
+        )
+        .cookie(cookies)
+}
+
+#[test]
+fn a_returning_visitor_reads_only_what_can_change_its_cohort() {
+    let c = test_data();
+    // The cookie, then the two override sources: nothing else (not the
+    // user agent or the path the exclusions would match, not the keys).
+    let mut req = browser("canary=v1").header("X-User-Id", "u123");
+    let d = run(&c, &mut req);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Cookie));
+    assert_eq!(req.reads, ["header:cookie", "header:x-canary-force", "uri"]);
+    assert_eq!(d.cookie_header, None);
+    // An override present: now the exclusions decide whether it counts.
+    let mut req = browser("canary=v1").header("X-Canary-Force", "v2");
+    let d = run(&c, &mut req);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Override));
+    assert_eq!(
+        req.reads,
+        [
+            "header:cookie",
+            "header:x-canary-force",
+            "uri",
+            "header:user-agent"
+        ]
+    );
+}
+
+#[test]
+fn a_new_visitor_reads_each_source_once() {
+    let c = test_data();
+    let mut req = browser("").header("X-User-Id", "u123");
+    let d = run(&c, &mut req);
+    assert_eq!(d.reason, Reason::Assigned);
+    assert_eq!(d.key, KeyUsed::Configured(0));
+    assert_eq!(
+        req.reads,
+        [
+            "header:cookie",
+            "uri",
+            "header:user-agent",
+            "header:x-canary-force",
+            "header:x-user-id"
+        ]
+    );
 }
