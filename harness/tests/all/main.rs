@@ -21,4 +21,5 @@ mod traefik_scale;
 mod traefik_seed;
 mod traefik_soak;
 mod traefik_spoofing;
+mod traefik_sticky_watch;
 mod transcripts;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::support::client::{Visitor, agent};
 use crate::support::crowd::{assert_unchanged, in_parallel, sign_up_split, visit_all};
 use crate::support::recipes::{Backends, canary};
-use crate::support::traefik::Traefik;
+use crate::support::traefik::{Traefik, skip_without_multi_layer};
 
 /// `(Cohort config as one-line YAML, the field the error must name)`.
 const MISTAKES: &[(&str, &str)] = &[
@@ -107,6 +107,9 @@ fn traefik_bad_config_names_the_field_and_the_router_is_not_served() -> Result<(
 
 #[test]
 fn traefik_bad_config_reload_stops_the_router_and_a_fix_restores_it() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     // A good config, visitors with cohorts; then a typo in the weight is
     // deployed (`3O`, a letter O): the host is no longer served (404)
     // rather than served with some default split; the fix brings everyone

@@ -18,10 +18,10 @@ use anyhow::{Context, Result, ensure};
 use crate::support::crowd::{Step, changes, in_parallel, step, visitor};
 use crate::support::recipes::{
     Backends, POD_STICKY, WEIGHTED_STICKY, assert_binomial, canary, cohort_config, predicted,
-    tally, wrr,
+    sticky_hash, tally, wrr,
 };
-use crate::support::sticky_value;
-use crate::support::traefik::Traefik;
+use crate::support::traefik::{Traefik, skip_without_multi_layer, weighted_sticky_hash};
+use crate::support::{sticky_value, weighted_sticky_value};
 
 /// What one visitor saw over `requests` requests.
 struct Trace {
@@ -91,7 +91,10 @@ fn users(n: usize) -> impl Iterator<Item = Option<String>> {
 // --- Multi-layer routing ---------------------------------------------------
 
 #[test]
-fn traefik_multilayer_first_request_lands_on_the_assigned_version() -> Result<()> {
+pub fn traefik_multilayer_first_request_lands_on_the_assigned_version() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     let backends = Backends::start()?;
     // The recipe's header rule, and the exact cookie rule its comment offers.
     let header_rule = "\"Header(`X-Canary`, `v2`)\"";
@@ -124,7 +127,10 @@ fn traefik_multilayer_first_request_lands_on_the_assigned_version() -> Result<()
 }
 
 #[test]
-fn traefik_multilayer_version_switch_gives_a_pod_of_the_new_version() -> Result<()> {
+pub fn traefik_multilayer_version_switch_gives_a_pod_of_the_new_version() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     // A tester forcing the canary by hand (`canary=v2`) keeps v1's pod
     // cookie in the jar: the v2 service does not know that pod and pins a
     // v2 pod instead, and from then on that one.
@@ -171,13 +177,14 @@ fn traefik_multilayer_version_switch_gives_a_pod_of_the_new_version() -> Result<
 // --- Weighted service with a sticky cookie ---------------------------------
 
 #[test]
-fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()> {
+pub fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()> {
     // WRR says 50/50; Cohort says 20 % canary. Cohort wins for every
     // visitor, from the first request, and Traefik never sends a weighted
     // sticky cookie of its own.
     let backends = Backends::start()?;
     let mut edits = vec![canary("20")];
     edits.extend(wrr(50, 50));
+    edits.extend(sticky_hash());
     let config = backends.recipe("file/weighted-sticky.yml", &edits)?;
     let cohort = cohort_config(&config, "cohort")?;
     let traefik = Traefik::start(&config)?;
@@ -193,7 +200,7 @@ fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()> {
             assert_eq!(s.set(WEIGHTED_STICKY), None, "Traefik chose a child: {s:?}");
             // Cohort wrote the child's sticky value into the request.
             assert!(
-                s.backend_saw_only(WEIGHTED_STICKY, &sticky_value(&child)),
+                s.backend_saw_only(WEIGHTED_STICKY, &weighted_sticky_value(&child)),
                 "{s:?}"
             );
         }
@@ -210,7 +217,8 @@ fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()> {
         .map(|t| changes(t.steps.iter().map(|s| s.version.as_str())))
         .sum();
     eprintln!(
-        "weighted (WRR 50/50, Cohort 20 %): {v2} of {n} on v2 ({:.1} %), {flips} version changes, pods {:?}",
+        "weighted (WRR 50/50, Cohort 20 %, hash {}): {v2} of {n} on v2 ({:.1} %), {flips} version changes, pods {:?}",
+        weighted_sticky_hash(),
         100.0 * share,
         tally(traces.iter().map(|t| t.steps[0].pod.as_str()))
     );
@@ -220,7 +228,7 @@ fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()> {
 }
 
 #[test]
-fn traefik_weighted_sticky_without_cohort_is_plain_wrr() -> Result<()> {
+pub fn traefik_weighted_sticky_without_cohort_is_plain_wrr() -> Result<()> {
     // The control for the test above: the same service without Cohort
     // splits by the WRR weights and Traefik sets its sticky cookie itself.
     let backends = Backends::start()?;
@@ -239,7 +247,12 @@ fn traefik_weighted_sticky_without_cohort_is_plain_wrr() -> Result<()> {
     assert_binomial("WRR v2 share", v2, n, 0.5, 4.5)?;
     for s in &steps {
         let child = format!("my-app-{}-prod", s.version);
-        assert_eq!(s.set(WEIGHTED_STICKY), Some(sticky_value(&child).as_str()));
+        assert_eq!(
+            s.set(WEIGHTED_STICKY),
+            Some(weighted_sticky_value(&child).as_str()),
+            "Traefik {}'s own sticky value for {child}",
+            traefik.version()
+        );
         assert!(s.x_canary.is_empty());
     }
     Ok(())

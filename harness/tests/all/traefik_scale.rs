@@ -27,7 +27,7 @@ use crate::support::crowd::{Step, changes, in_parallel, step, visitor};
 use crate::support::recipes::{
     Backends, POD_STICKY, assert_binomial, canary, cohort_config, predicted, tally, visitor_ids,
 };
-use crate::support::traefik::Traefik;
+use crate::support::traefik::{Traefik, skip_without_multi_layer};
 
 /// Fresh visitors in the distribution test, and requests each.
 const VISITORS: usize = 2_000;
@@ -35,6 +35,9 @@ const REQUESTS: usize = 3;
 
 #[test]
 fn traefik_scale_2000_visitors_split_stick_and_spread_over_pods() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     let backends = Backends::start()?;
     let config = backends.recipe("file/multi-layer.yml", &[canary("20")])?;
     let traefik = Traefik::start(&config)?;
@@ -113,6 +116,9 @@ fn same_browser(from: &Visitor, base: &str, agent: &ureq::Agent) -> Visitor {
 
 #[test]
 fn traefik_replicas_agree_on_every_cohort() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     // Two Traefik instances with the same config share nothing, yet give a
     // user id the same cohort (a hash of seed and id), accept each other's
     // cohort and visitor cookies, and even each other's pod cookies (a hash

@@ -12,7 +12,7 @@ use cohort_harness::whoami::Reply;
 
 use crate::support::client::{Response, Visitor};
 use crate::support::recipes::{Backends, HOST, POD_STICKY as STICKY, canary};
-use crate::support::traefik::Traefik;
+use crate::support::traefik::{Traefik, skip_without_multi_layer, weighted_sticky_hash};
 use crate::support::{sticky_value, testdata};
 
 /// The seed's routers as its users wrote them.
@@ -54,7 +54,12 @@ fn assert_sticky_cookie_for(backends: &Backends, response: &Response, reply: &Re
     let cookie = response
         .set_cookie(STICKY)?
         .with_context(|| format!("no {STICKY} Set-Cookie in {:?}", response.headers))?;
-    assert_eq!(cookie.value, sticky_value(&backends.url_of(reply)?));
+    // From 3.3.4 on, the value is SHA-256 of the server URL (checked); an
+    // older Traefik hashes a server name of its own (FNV), not checked here:
+    // that the cookie pins one pod is (traefik_seed_sticky_cookie_pins_one_pod).
+    if weighted_sticky_hash() == "sha256" {
+        assert_eq!(cookie.value, sticky_value(&backends.url_of(reply)?));
+    }
     assert_eq!(cookie.max_age, Some(3600), "{}", cookie.raw);
     assert_eq!(cookie.path.as_deref(), Some("/"), "{}", cookie.raw);
     assert!(cookie.secure, "not Secure: {}", cookie.raw);
@@ -66,7 +71,7 @@ fn assert_sticky_cookie_for(backends: &Backends, response: &Response, reply: &Re
 // --- The seed as written: its Verify section -------------------------------
 
 #[test]
-fn traefik_seed_default_traffic_reaches_v1_with_a_sticky_cookie() -> Result<()> {
+pub fn traefik_seed_default_traffic_reaches_v1_with_a_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
@@ -78,7 +83,7 @@ fn traefik_seed_default_traffic_reaches_v1_with_a_sticky_cookie() -> Result<()> 
 }
 
 #[test]
-fn traefik_seed_canary_cookie_reaches_v2_with_its_own_sticky_cookie() -> Result<()> {
+pub fn traefik_seed_canary_cookie_reaches_v2_with_its_own_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
@@ -91,7 +96,7 @@ fn traefik_seed_canary_cookie_reaches_v2_with_its_own_sticky_cookie() -> Result<
 }
 
 #[test]
-fn traefik_seed_sticky_cookie_pins_one_pod() -> Result<()> {
+pub fn traefik_seed_sticky_cookie_pins_one_pod() -> Result<()> {
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
@@ -124,7 +129,7 @@ fn traefik_seed_sticky_cookie_pins_one_pod() -> Result<()> {
 }
 
 #[test]
-fn traefik_seed_switching_version_gives_a_new_sticky_cookie() -> Result<()> {
+pub fn traefik_seed_switching_version_gives_a_new_sticky_cookie() -> Result<()> {
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_as_written(&backends)?)?;
 
@@ -252,7 +257,7 @@ fn user_ids(n: usize) -> impl Iterator<Item = Option<String>> {
 }
 
 #[test]
-fn traefik_seed_with_cohort_assigns_new_visitors_and_keeps_them() -> Result<()> {
+pub fn traefik_seed_with_cohort_assigns_new_visitors_and_keeps_them() -> Result<()> {
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_with_cohort(&backends)?)?;
 
@@ -269,7 +274,7 @@ fn traefik_seed_with_cohort_assigns_new_visitors_and_keeps_them() -> Result<()> 
 }
 
 #[test]
-fn traefik_seed_with_cohort_same_user_same_cohort_everywhere() -> Result<()> {
+pub fn traefik_seed_with_cohort_same_user_same_cohort_everywhere() -> Result<()> {
     // Two Traefik replicas with the same config put a user in the same
     // cohort without sharing anything: the cohort is hash(seed, user).
     let backends = Backends::start()?;
@@ -283,7 +288,10 @@ fn traefik_seed_with_cohort_same_user_same_cohort_everywhere() -> Result<()> {
 }
 
 #[test]
-fn traefik_seed_with_cohort_multilayer_routes_the_first_request() -> Result<()> {
+pub fn traefik_seed_with_cohort_multilayer_routes_the_first_request() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     let backends = Backends::start()?;
     let traefik = Traefik::start(&seed_with_cohort_multilayer(&backends)?)?;
 
@@ -301,7 +309,7 @@ fn traefik_seed_with_cohort_multilayer_routes_the_first_request() -> Result<()> 
 }
 
 #[test]
-fn traefik_seed_adding_cohort_to_a_running_traefik() -> Result<()> {
+pub fn traefik_seed_adding_cohort_to_a_running_traefik() -> Result<()> {
     // The seed runs as written; then its config is replaced by the one with
     // Cohort, on the same Traefik (the file provider reloads it).
     let backends = Backends::start()?;

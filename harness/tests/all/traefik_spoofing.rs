@@ -8,10 +8,10 @@ use anyhow::Result;
 use crate::support::client::agent;
 use crate::support::crowd::{in_parallel, step, visitor};
 use crate::support::recipes::{
-    Backends, WEIGHTED_STICKY, canary, cohort_config, predicted, state, wrr,
+    Backends, WEIGHTED_STICKY, canary, cohort_config, predicted, state, sticky_hash, wrr,
 };
-use crate::support::sticky_value;
-use crate::support::traefik::Traefik;
+use crate::support::traefik::{Traefik, skip_without_multi_layer};
+use crate::support::weighted_sticky_value;
 
 /// User ids whose cohort under `config` is `cohort`.
 fn users_in(config: &::cohort::Config, cohort: &str, n: usize) -> Vec<String> {
@@ -24,6 +24,9 @@ fn users_in(config: &::cohort::Config, cohort: &str, n: usize) -> Vec<String> {
 
 #[test]
 fn traefik_spoof_cohort_header_does_not_reach_the_canary() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     // Multi-layer children match `X-Canary: v2`; a client's own copy of the
     // header is replaced by Cohort before any child is matched.
     let backends = Backends::start()?;
@@ -70,6 +73,9 @@ fn traefik_spoof_cohort_header_does_not_reach_the_canary() -> Result<()> {
 
 #[test]
 fn traefik_spoof_override_from_outside_allow_from_is_ignored() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     let backends = Backends::start()?;
     let with_override = |allow: &str| {
         backends.recipe(
@@ -130,7 +136,7 @@ fn traefik_spoof_override_from_outside_allow_from_is_ignored() -> Result<()> {
 }
 
 #[test]
-fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
+pub fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
     // WRR 50/50 over v1 and v2, Cohort 20 %. A client forging the weighted
     // service's sticky cookie for v2 reaches v2 only if Cohort itself puts
     // it there: never while v2 is drained or disabled.
@@ -138,13 +144,14 @@ fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
     let phase = |edits: &[(&str, String)]| {
         let mut all = vec![canary("20")];
         all.extend(wrr(50, 50));
+        all.extend(sticky_hash());
         all.extend(edits.iter().cloned());
         backends.recipe("file/weighted-sticky.yml", &all)
     };
     let active = phase(&[])?;
     let cohort = cohort_config(&active, "cohort")?;
     let mut traefik = Traefik::start(&active)?;
-    let forged = sticky_value("my-app-v2-prod");
+    let forged = weighted_sticky_value("my-app-v2-prod");
     let n = 200;
 
     let run = |traefik: &Traefik, with_canary_cookie: bool| {
@@ -169,7 +176,7 @@ fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
         assert_eq!(s.version, expected, "{id}");
         assert!(s.backend_saw_only(
             WEIGHTED_STICKY,
-            &sticky_value(&format!("my-app-{expected}-prod"))
+            &weighted_sticky_value(&format!("my-app-{expected}-prod"))
         ));
         assert_eq!(s.set(WEIGHTED_STICKY), None);
         on_v2[0] += usize::from(s.version == "v2");
@@ -179,7 +186,7 @@ fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
     traefik.update_dynamic(&phase(&[state("drained")])?)?;
     for (_, s) in run(&traefik, false)? {
         assert_eq!(s.version, "v1", "{s:?}");
-        assert!(s.backend_saw_only(WEIGHTED_STICKY, &sticky_value("my-app-v1-prod")));
+        assert!(s.backend_saw_only(WEIGHTED_STICKY, &weighted_sticky_value("my-app-v1-prod")));
         on_v2[1] += usize::from(s.version == "v2");
     }
 
@@ -190,7 +197,7 @@ fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()> {
         assert_eq!(s.version, "v1", "{s:?}");
         assert_eq!(s.set("canary"), Some("v1"));
         assert!(s.backend_saw_only("canary", "v1"));
-        assert!(s.backend_saw_only(WEIGHTED_STICKY, &sticky_value("my-app-v1-prod")));
+        assert!(s.backend_saw_only(WEIGHTED_STICKY, &weighted_sticky_value("my-app-v1-prod")));
         on_v2[2] += usize::from(s.version == "v2");
     }
     eprintln!(

@@ -40,6 +40,37 @@ pub fn sticky_value(target: &str) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Traefik < 3.3.4's sticky-cookie value for a weighted child service name:
+/// FNV-1 (not 1a) 64-bit of the name, lower-case hex without leading zeros
+/// (Go's `%x`). Written here from the algorithm, independently of the plugin.
+pub fn fnv_sticky_value(target: &str) -> String {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = target
+        .bytes()
+        .fold(OFFSET_BASIS, |h, b| h.wrapping_mul(PRIME) ^ u64::from(b));
+    format!("{hash:x}")
+}
+
+/// The current Traefik's sticky value for weighted child `child`
+/// ([`fnv_sticky_value`] before 3.3.4, [`sticky_value`] from then on).
+pub fn weighted_sticky_value(child: &str) -> String {
+    match traefik::weighted_sticky_hash() {
+        "fnv" => fnv_sticky_value(child),
+        _ => sticky_value(child),
+    }
+}
+
+#[test]
+fn fnv_sticky_value_matches_what_traefik_3_3_3_was_seen_to_send() {
+    // Traefik 3.0.4, 3.2.3 and 3.3.3 on loopback (issue 10).
+    assert_eq!(fnv_sticky_value("v1"), "8325207b4eb141a");
+    assert_eq!(fnv_sticky_value("v2"), "8325207b4eb1419");
+    // FNV-1's offset basis for the empty name; FNV-1a would differ for "a".
+    assert_eq!(fnv_sticky_value(""), "cbf29ce484222325");
+    assert_eq!(fnv_sticky_value("a"), "af63bd4c8601b7be");
+}
+
 #[test]
 fn sticky_value_matches_what_traefik_was_seen_to_send() {
     // notes/traefik-verified.md

@@ -113,6 +113,21 @@ pub fn wrr(v1: u32, v2: u32) -> [(&'static str, String); 2] {
     ]
 }
 
+/// Edit for `weighted-sticky.yml`: `weightedSticky.hash: fnv` when the
+/// current Traefik writes FNV-1 sticky values (before 3.3.4); none from
+/// 3.3.4 on, where the recipe's default (`sha256`) is right.
+pub fn sticky_hash() -> Option<(&'static str, String)> {
+    let hash = super::traefik::weighted_sticky_hash();
+    (hash != "sha256").then(|| {
+        (
+            "weightedSticky:\n            cookie: flagger-traefik-sticky\n",
+            format!(
+                "weightedSticky:\n            cookie: flagger-traefik-sticky\n            hash: {hash}\n"
+            ),
+        )
+    })
+}
+
 /// The Cohort configuration of middleware `middleware` in a file-provider
 /// config, as Traefik hands it to the plugin (every scalar a string),
 /// validated by the plugin's own parser.

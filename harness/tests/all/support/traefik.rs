@@ -13,9 +13,16 @@
 //! <tmp>/traefik.log                                   Traefik's log (DEBUG)
 //! ```
 //!
-//! and runs `traefik` from PATH in it, on 127.0.0.1 only. The middleware
-//! alias in dynamic configs is `cohort`:
-//! `http.middlewares.<name>.plugin.cohort: {...}`.
+//! and runs Traefik in it, on 127.0.0.1 only. The middleware alias in
+//! dynamic configs is `cohort`: `http.middlewares.<name>.plugin.cohort: {...}`.
+//!
+//! Which Traefik: [`Options::binary`], by default the *current* binary
+//! ([`binary`]): the one a [`with_binary`] call on this thread chose, else
+//! `$COHORT_TRAEFIK` (any version, read from `traefik version`), else
+//! `traefik` on PATH, which must be [`TRAEFIK_VERSION`]. Tests ask the current
+//! binary what it supports ([`version`], [`supports_multi_layer`],
+//! [`weighted_sticky_hash`]) and skip a pattern it lacks, loudly
+//! ([`skip_without_multi_layer`]).
 //!
 //! Readiness and reloads are detected without timing guesses: the fixture
 //! adds a router `Path(/__fixture/generation/N) -> noop@internal` (which
@@ -27,18 +34,27 @@
 //! or with `COHORT_KEEP_TRAEFIK=1`, the directory is kept and its path
 //! printed, so its log can be read.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-/// The Traefik version the tests are written against.
+/// The Traefik version the tests are written against: `traefik` on PATH
+/// must be this one.
 pub const TRAEFIK_VERSION: &str = "3.7.15";
+
+/// Set this variable to the path of another Traefik binary to run the
+/// end-to-end tests against it (any 3.x; its version is read from
+/// `traefik version`, see `scripts/traefik-matrix.sh`).
+pub const BINARY_ENV: &str = "COHORT_TRAEFIK";
 
 /// The plugin alias in `experimental.localPlugins` and in dynamic configs.
 pub const ALIAS: &str = "cohort";
@@ -57,6 +73,10 @@ pub const KEEP_ENV: &str = "COHORT_KEEP_TRAEFIK";
 /// What to load into Traefik.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The Traefik binary to run: a path, or `traefik` (looked up on PATH,
+    /// and then it must be [`TRAEFIK_VERSION`]). Defaults to the current
+    /// binary ([`binary`]).
+    pub binary: PathBuf,
     /// The guest to install as `plugin.wasm`.
     pub wasm: PathBuf,
     /// The manifest to install as `.traefik.yml`.
@@ -68,6 +88,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            binary: current_path(),
             wasm: PathBuf::from(cohort_harness::artifacts::PLUGIN_WASM),
             manifest: repo_root().join(".traefik.yml"),
             log_level: "DEBUG",
@@ -84,6 +105,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A running Traefik; killed on drop.
 pub struct Traefik {
+    binary: Binary,
     dir: PathBuf,
     child: Child,
     web: SocketAddr,
@@ -107,13 +129,13 @@ impl Traefik {
     /// Like [`Traefik::start_with`], with `extra_static` (YAML, top-level
     /// keys such as `accessLog:`) appended to the fixture's static config.
     pub fn start_with_static(options: &Options, extra_static: &str, dynamic: &str) -> Result<Self> {
-        check_traefik()?;
+        let binary = Binary::at(&options.binary)?;
         // The free ports are found by binding and releasing them, so another
         // process may take one first: then Traefik cannot listen, and the
         // start is tried again on new ports.
         let mut last_error = None;
         for _ in 0..3 {
-            match Self::try_start(options, extra_static, dynamic) {
+            match Self::try_start(&binary, options, extra_static, dynamic) {
                 Ok(traefik) => return Ok(traefik),
                 Err(e) if format!("{e:#}").contains("address already in use") => {
                     last_error = Some(e);
@@ -124,7 +146,12 @@ impl Traefik {
         Err(last_error.unwrap_or_else(|| anyhow!("Traefik did not start")))
     }
 
-    fn try_start(options: &Options, extra_static: &str, dynamic: &str) -> Result<Self> {
+    fn try_start(
+        binary: &Binary,
+        options: &Options,
+        extra_static: &str,
+        dynamic: &str,
+    ) -> Result<Self> {
         let dir = fresh_dir()?;
         let plugin_dir = dir.join("plugins-local/src").join(MODULE);
         fs::create_dir_all(&plugin_dir)?;
@@ -147,14 +174,19 @@ impl Traefik {
 
         let stdout = fs::File::create(dir.join("traefik.out"))?;
         let stderr = stdout.try_clone()?;
-        let child = Command::new("traefik")
+        let child = Command::new(&binary.path)
             .arg("--configFile=traefik.yml")
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .context("starting `traefik` (run `bash scripts/setup.sh` to install it)")?;
+            .with_context(|| {
+                format!(
+                    "starting {} (run `bash scripts/setup.sh` to install Traefik)",
+                    binary.path.display()
+                )
+            })?;
 
         let probe = ureq::Agent::config_builder()
             .max_redirects(0)
@@ -164,6 +196,7 @@ impl Traefik {
             .build()
             .into();
         let mut traefik = Self {
+            binary: binary.clone(),
             dir,
             child,
             web,
@@ -206,6 +239,11 @@ impl Traefik {
         Ok(())
     }
 
+    /// The version of the Traefik running.
+    pub fn version(&self) -> Version {
+        self.binary.version
+    }
+
     /// The process id of `traefik`.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -234,11 +272,13 @@ impl Traefik {
         fs::read_to_string(self.dir.join("traefik.log")).unwrap_or_default()
     }
 
-    /// The log's `ERR` lines.
+    /// The log's `ERR` lines, less Traefik's own noise: 3.0–3.3 log
+    /// "use of closed network connection" at `ERR` when a listener closes
+    /// on shutdown ([`is_shutdown_noise`]).
     pub fn errors(&self) -> Vec<String> {
         self.log()
             .lines()
-            .filter(|l| l.contains(" ERR "))
+            .filter(|l| l.contains(" ERR ") && !is_shutdown_noise(l))
             .map(str::to_owned)
             .collect()
     }
@@ -305,38 +345,176 @@ impl Drop for Traefik {
     }
 }
 
-/// Fails unless `traefik` on PATH is [`TRAEFIK_VERSION`]. Checked once.
-fn check_traefik() -> Result<()> {
-    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
-    CHECKED
-        .get_or_init(|| {
-            let output = Command::new("traefik")
-                .arg("version")
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| {
-                    format!(
-                        "cannot run `traefik version` ({e}): Traefik {TRAEFIK_VERSION} must be \
-                         on PATH for the end-to-end tests; run `bash scripts/setup.sh`"
-                    )
-                })?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            let version = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Version:"))
-                .map(str::trim)
-                .unwrap_or_default();
-            if version == TRAEFIK_VERSION {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`traefik version` reports {version:?}, the tests need {TRAEFIK_VERSION}; \
-                     run `bash scripts/setup.sh`"
-                ))
-            }
+/// Whether `line` (of Traefik's log) is an `ERR` Traefik 3.0–3.3 write
+/// when a listener closes on shutdown ("accept tcp ...: use of closed
+/// network connection"), not a failure of anything under test.
+pub fn is_shutdown_noise(line: &str) -> bool {
+    line.contains("use of closed network connection")
+}
+
+/// A Traefik version, `major.minor.patch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// `"3.7.15"` (a `v` prefix is allowed).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().trim_start_matches('v').split('.');
+        let mut next = || parts.next()?.parse::<u32>().ok();
+        let version = Self(next()?, next()?, next()?);
+        Some(version)
+    }
+
+    /// Multi-layer routing (routers with `parentRefs`): Traefik 3.6 and later.
+    /// An older Traefik refuses a whole dynamic file that has `parentRefs`.
+    pub fn supports_multi_layer(self) -> bool {
+        self >= Self(3, 6, 0)
+    }
+
+    /// How this Traefik writes a weighted service's sticky cookie value:
+    /// `fnv` (FNV-1 64 of the child's name, `%x`) before 3.3.4, `sha256`
+    /// (first 16 hex digits) from 3.3.4 on. Cohort's `weightedSticky.hash`.
+    pub fn weighted_sticky_hash(self) -> &'static str {
+        if self < Self(3, 3, 4) {
+            "fnv"
+        } else {
+            "sha256"
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// A Traefik binary and the version it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    /// A path, or `traefik` for the one on PATH.
+    pub path: PathBuf,
+    pub version: Version,
+}
+
+impl Binary {
+    /// The binary at `path` (or `traefik` on PATH, which must then be
+    /// [`TRAEFIK_VERSION`]), with its version. Asked once per path.
+    pub fn at(path: &Path) -> Result<Self> {
+        static SEEN: Mutex<BTreeMap<PathBuf, Result<Version, String>>> =
+            Mutex::new(BTreeMap::new());
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let version = seen
+            .entry(path.to_path_buf())
+            .or_insert_with(|| probe_version(path))
+            .clone()
+            .map_err(|e| anyhow!(e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            version,
         })
-        .clone()
-        .map_err(|e| anyhow!(e))
+    }
+}
+
+/// `traefik version`'s `Version:` line, checked against
+/// [`TRAEFIK_VERSION`] for the PATH lookup.
+fn probe_version(path: &Path) -> Result<Version, String> {
+    let on_path = path == Path::new("traefik");
+    let hint = if on_path {
+        format!(
+            "Traefik {TRAEFIK_VERSION} must be on PATH for the end-to-end tests (or \
+             ${BINARY_ENV} the path of another one); run `bash scripts/setup.sh`"
+        )
+    } else {
+        "install it with `bash scripts/traefik-install.sh VERSION`".to_owned()
+    };
+    let output = Command::new(path)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{} version` ({e}): {hint}", path.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let reported = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Version:"))
+        .map(str::trim)
+        .unwrap_or_default();
+    let version = Version::parse(reported).ok_or_else(|| {
+        format!(
+            "`{} version` reports {reported:?}, not a version: {hint}",
+            path.display()
+        )
+    })?;
+    if on_path && reported != TRAEFIK_VERSION {
+        return Err(format!(
+            "`traefik version` reports {reported:?}, the tests need {TRAEFIK_VERSION} on PATH \
+             (or ${BINARY_ENV} set to another Traefik binary); run `bash scripts/setup.sh`"
+        ));
+    }
+    Ok(version)
+}
+
+thread_local! {
+    static CHOSEN: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// The path of the current binary: [`with_binary`]'s on this thread, else
+/// `$COHORT_TRAEFIK`, else `traefik` (PATH).
+fn current_path() -> PathBuf {
+    CHOSEN
+        .with(|c| c.borrow().clone())
+        .or_else(|| std::env::var_os(BINARY_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("traefik"))
+}
+
+/// The current Traefik binary (see the module's doc) and its version.
+pub fn binary() -> Result<Binary> {
+    Binary::at(&current_path())
+}
+
+/// Runs `f` with `path` as the current Traefik binary of this thread: every
+/// [`Options::default`], [`version`] and the like inside `f` use it. This is
+/// how one test runs the scenarios of others against several Traefiks.
+pub fn with_binary<T>(path: &Path, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<PathBuf>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CHOSEN.with(|c| *c.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(CHOSEN.with(|c| c.borrow_mut().replace(path.to_path_buf())));
+    f()
+}
+
+/// The current binary's version. Panics, with how to install one, when
+/// there is none.
+pub fn version() -> Version {
+    match binary() {
+        Ok(b) => b.version,
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
+/// Whether the current Traefik has multi-layer routing (3.6+).
+pub fn supports_multi_layer() -> bool {
+    version().supports_multi_layer()
+}
+
+/// `fnv` or `sha256`: how the current Traefik hashes weighted sticky values.
+pub fn weighted_sticky_hash() -> &'static str {
+    version().weighted_sticky_hash()
+}
+
+/// For a test of multi-layer routing: `true`, after printing
+/// `skipped: Traefik X lacks multi-layer routing`, when the current Traefik
+/// has none; the test then returns `Ok(())`.
+pub fn skip_without_multi_layer() -> bool {
+    if supports_multi_layer() {
+        return false;
+    }
+    eprintln!("skipped: Traefik {} lacks multi-layer routing", version());
+    true
 }
 
 /// The user recipe the static config is made of: every end-to-end test
@@ -424,4 +602,48 @@ fn write_atomically(scratch: &Path, target: &Path, contents: &str) -> Result<()>
     fs::write(&tmp, contents)?;
     fs::rename(&tmp, target)?;
     Ok(())
+}
+
+#[test]
+fn versions_parse_and_say_what_they_support() {
+    let v = |t| Version::parse(t).unwrap();
+    assert_eq!(v("3.7.15"), Version(3, 7, 15));
+    assert_eq!(v("v3.0.4").to_string(), "3.0.4");
+    assert_eq!(Version::parse("3.7"), None);
+    assert_eq!(Version::parse("dev"), None);
+    for (version, multi_layer, hash) in [
+        ("3.0.4", false, "fnv"),
+        ("3.3.3", false, "fnv"),
+        ("3.3.4", false, "sha256"),
+        ("3.5.3", false, "sha256"),
+        ("3.6.0", true, "sha256"),
+        ("3.7.15", true, "sha256"),
+    ] {
+        assert_eq!(v(version).supports_multi_layer(), multi_layer, "{version}");
+        assert_eq!(v(version).weighted_sticky_hash(), hash, "{version}");
+    }
+}
+
+#[test]
+fn with_binary_chooses_the_binary_on_this_thread_only() {
+    let path = Path::new("/nonexistent/traefik");
+    with_binary(path, || {
+        assert_eq!(Options::default().binary, path);
+        assert!(binary().is_err());
+        let other = std::thread::spawn(|| Options::default().binary)
+            .join()
+            .unwrap();
+        assert_ne!(other, path);
+    });
+    assert_ne!(Options::default().binary, path);
+}
+
+#[test]
+fn shutdown_noise_is_not_an_error() {
+    assert!(is_shutdown_noise(
+        "2026-12-01T10:00:00Z ERR error=\"accept tcp 127.0.0.1:4000: use of closed network connection\" entryPointName=web"
+    ));
+    assert!(!is_shutdown_noise(
+        "2026-12-01T10:00:00Z ERR plugin: bad config"
+    ));
 }
