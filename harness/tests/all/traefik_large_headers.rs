@@ -2,9 +2,12 @@
 //! (multi-layer recipe): 0 B to 64 KB, as browsers with many analytics and
 //! consent cookies send them.
 //!
-//! Traefik 3.7.15's wasm runtime traps any guest `memory.copy`/`memory.fill`
-//! of about 2 KiB or more (the request then gets a 500), so this is where an
-//! unlowered plugin fails. The entry point's limit is Go's default
+//! On some CPUs Traefik 3.7.15's wasm runtime traps any guest
+//! `memory.copy`/`memory.fill` of about 2 KiB or more (the request then gets
+//! a 500 whose body is the `wasm error`; Traefik's log says nothing), so this
+//! is where an unlowered plugin fails; on others it does not
+//! (notes/bulk-memory-trap.md). The control below asks the bulk-memory probe
+//! which kind of machine this is. The entry point's limit is Go's default
 //! `maxHeaderBytes` of 1 MiB (checked in Traefik's logged static config), far
 //! above 64 KB, so no limit is raised.
 
@@ -12,8 +15,9 @@ use anyhow::{Context, Result, ensure};
 
 use crate::support::client::agent;
 use crate::support::crowd::{Step, step, visitor};
+use crate::support::guests::bulk_memory_trap;
 use crate::support::recipes::{Backends, canary, cohort_config, predicted};
-use crate::support::traefik::{Options, Traefik};
+use crate::support::traefik::{Options, Traefik, skip_without_multi_layer};
 
 const SIZES: [usize; 8] = [
     0,
@@ -56,6 +60,9 @@ fn filler_has_the_exact_length() {
 
 #[test]
 fn traefik_large_cookie_headers_pass_with_the_right_cohort() -> Result<()> {
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
     let backends = Backends::start()?;
     let config = backends.recipe("file/multi-layer.yml", &[canary("50")])?;
     let cohort = cohort_config(&config, "cohort")?;
@@ -115,22 +122,29 @@ fn traefik_large_cookie_headers_pass_with_the_right_cohort() -> Result<()> {
         assert_eq!(stale.cookies_seen, [join("canary=v1")], "{size} B");
         eprintln!("Cookie header of {size} B (+ the cohort pair): 200 x 3, right cohort each time");
     }
-    let trapped: Vec<String> = traefik
-        .log()
-        .lines()
-        .filter(|l| l.contains("wasm error"))
-        .map(str::to_owned)
-        .collect();
-    assert!(trapped.is_empty(), "{trapped:#?}");
+    // A trap would have shown above: `step` insists on a 200 from a whoami
+    // pod, and a trap is a 500 with the `wasm error` as body (Traefik 3.7
+    // does not log it).
     assert!(traefik.errors().is_empty(), "{:#?}", traefik.errors());
     Ok(())
 }
 
 #[test]
 fn traefik_large_cookie_headers_trap_an_unlowered_guest() -> Result<()> {
-    // The control for the test above: the same plugin before the build
+    // The control for the test above: where this machine's Traefik has the
+    // bulk-memory trap (the probe says), the same plugin before the build
     // lowered its bulk-memory instructions answers 500 once the Cookie
-    // header is a few KB, so the test above does detect the trap.
+    // header is a few KB, so the test above does detect the trap. Where it
+    // has not, the unlowered plugin answers 200 at every size, and the
+    // proof that Cohort is safe on the other machines is CPU-independent:
+    // the shipped plugin.wasm has no bulk-memory instruction
+    // (shipped::shipped_guest_has_no_bulk_memory_instructions) and the harness's
+    // Traefik-faithful mode refuses any.
+    if skip_without_multi_layer() {
+        return Ok(());
+    }
+    let probe = bulk_memory_trap()?;
+    eprintln!("{}", probe.line);
     let backends = Backends::start()?;
     let options = Options {
         wasm: cohort_harness::artifacts::PLUGIN_WASM_UNLOWERED.into(),
@@ -150,10 +164,27 @@ fn traefik_large_cookie_headers_trap_an_unlowered_guest() -> Result<()> {
         } else {
             vec![("Cookie", filler.as_str())]
         };
-        statuses.push((size, v.get_with("/", &headers)?.status));
+        let response = v.get_with("/", &headers)?;
+        if response.status == 500 {
+            ensure!(
+                response.body.contains("wasm error"),
+                "a 500 that is no trap at {size} B: {}",
+                response.body
+            );
+        }
+        statuses.push((size, response.status));
     }
     eprintln!("unlowered guest: (Cookie bytes, status) {statuses:?}");
     assert_eq!(statuses[0].1, 200, "{statuses:?}");
-    assert_eq!(statuses.last().map(|s| s.1), Some(500), "{statuses:?}");
+    if probe.traps {
+        assert_eq!(statuses.last().map(|s| s.1), Some(500), "{statuses:?}");
+    } else {
+        assert!(statuses.iter().all(|s| s.1 == 200), "{statuses:?}");
+        eprintln!(
+            "this machine's Traefik does not trap bulk memory: the unlowered plugin answered 200 \
+             at every size; the shipped plugin's safety rests on it having no bulk-memory \
+             instruction (shipped.rs) and on the harness refusing any"
+        );
+    }
     Ok(())
 }

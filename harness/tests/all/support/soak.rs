@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -228,9 +228,12 @@ pub enum GuestKind {
     /// at no-ops ([`inert_cohort`]): the same code to compile, the same
     /// start-up and memory per instance, no work per request.
     CohortInert,
-    /// Cohort without the bulk-memory lowering: traps on Cookie headers of
-    /// about 2 KiB or more in Traefik (the soak must see that).
-    CohortUnlowered,
+    /// `guests/trap-on-large-cookie.wat`: executes `unreachable` when the
+    /// Cookie header is over 2 KiB, else passes the request on untouched.
+    /// Traps on every CPU, where an unlowered Cohort traps in Traefik 3.7 on
+    /// some only (notes/bulk-memory-trap.md): the soak's detectors must see
+    /// that.
+    TrapsOnLargeCookie,
 }
 
 impl GuestKind {
@@ -239,13 +242,16 @@ impl GuestKind {
             GuestKind::Cohort => "cohort",
             GuestKind::Noop => "no-op guest",
             GuestKind::CohortInert => "inert Cohort module",
-            GuestKind::CohortUnlowered => "cohort, unlowered",
+            GuestKind::TrapsOnLargeCookie => "guest trapping on Cookie > 2 KiB",
         }
     }
 
     /// Whether responses carry Cohort's decisions to check.
     fn decides(self) -> bool {
-        !matches!(self, GuestKind::Noop | GuestKind::CohortInert)
+        !matches!(
+            self,
+            GuestKind::Noop | GuestKind::CohortInert | GuestKind::TrapsOnLargeCookie
+        )
     }
 }
 
@@ -266,14 +272,7 @@ impl GuestFiles {
                 options,
                 scratch: None,
             }),
-            GuestKind::CohortUnlowered => Ok(Self {
-                options: Options {
-                    wasm: PathBuf::from(cohort_harness::artifacts::PLUGIN_WASM_UNLOWERED),
-                    ..options
-                },
-                scratch: None,
-            }),
-            GuestKind::Noop | GuestKind::CohortInert => {
+            GuestKind::Noop | GuestKind::CohortInert | GuestKind::TrapsOnLargeCookie => {
                 static COUNTER: AtomicU64 = AtomicU64::new(0);
                 let dir = std::env::temp_dir().join(format!(
                     "cohort-soak-noop-{}-{}",
@@ -281,13 +280,10 @@ impl GuestFiles {
                     COUNTER.fetch_add(1, Ordering::SeqCst)
                 ));
                 std::fs::create_dir_all(&dir)?;
-                let wasm = if kind == GuestKind::Noop {
-                    let wat =
-                        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/all/guests/noop.wat");
-                    wat::parse_file(&wat)
-                        .map_err(|e| anyhow!("compiling {}: {e}", wat.display()))?
-                } else {
-                    inert_cohort()?
+                let wasm = match kind {
+                    GuestKind::Noop => super::guests::wasm("noop")?,
+                    GuestKind::TrapsOnLargeCookie => super::guests::wasm("trap-on-large-cookie")?,
+                    _ => inert_cohort()?,
                 };
                 std::fs::write(dir.join("plugin.wasm"), wasm)?;
                 std::fs::write(
