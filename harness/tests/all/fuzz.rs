@@ -8,7 +8,7 @@
 //!   well-formed `Set-Cookie` values.
 //! * A short bounded fuzzing pass: `scripts/fuzz.sh` on the native targets
 //!   for `COHORT_FUZZ_SECONDS` seconds each (default 10; `0` skips it), which
-//!   fails on any crash. `scripts/setup.sh` installs cargo-fuzz.
+//!   fails on any crash. `scripts/setup.sh --tests` installs cargo-fuzz.
 //!
 //! The request format, the configurations and the checks are the fuzz
 //! crate's own files, included by path, so the replay and the fuzzer cannot
@@ -150,7 +150,7 @@ fn a_short_fuzzing_pass_finds_no_crash() {
         .is_ok_and(|o| o.status.success());
     assert!(
         has_cargo_fuzz,
-        "cargo-fuzz is not installed: run `bash scripts/setup.sh` \
+        "cargo-fuzz is not installed: run `bash scripts/setup.sh --tests` \
          (or set COHORT_FUZZ_SECONDS=0 to skip the fuzzing pass)"
     );
     let root = root();
