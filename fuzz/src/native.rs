@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use cohort::bucket::IdGenerator;
 use cohort::config::{State, Stickiness};
 use cohort::cookie;
-use cohort::decision::KeyUsed;
+use cohort::decision::{KeyUsed, Values};
 use cohort::{Config, Decision, Reason, RequestView, decide};
 
 use crate::checks::{self, SetCookie};
@@ -89,13 +89,14 @@ impl<'a> View<'a> {
 
 impl RequestView for View<'_> {
     type Bytes = Vec<u8>;
-    fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+    fn header_values(&mut self, name: &str) -> Values<Vec<u8>> {
         self.calls.headers.push(name.to_owned());
         self.request
             .header_values(name.as_bytes())
             .into_iter()
             .map(<[u8]>::to_vec)
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
     fn method(&mut self) -> Vec<u8> {
         self.calls.method += 1;

@@ -8,34 +8,38 @@
 //! `cargo run --release -p cohort-harness --example costs` run through the
 //! real guest):
 //!
-//! | id                | config | request                                                    |
-//! |-------------------|--------|------------------------------------------------------------|
-//! | `new-visitor`     | seed   | no cookie, no key header: bucketed once, no id kept         |
-//! | `returning`       | seed   | `canary=v1`: the cookie is honoured                         |
-//! | `30-cookies`      | seed   | 30 unrelated cookies, then `canary=v1`                      |
-//! | `new-30-cookies`  | seed   | 30 unrelated cookies and no cohort: a new visitor           |
-//! | `4kb-cookie`      | seed   | a 4 KB analytics cookie, then `canary=v1`                   |
-//! | `override`        | full   | `X-Cohort: v2` override header, cookie `canary=v1`          |
-//! | `excluded`        | full   | `GET /healthz`, no cookie                                   |
-//! | `returning`       | full   | as above, with exclusions and overrides configured          |
-//! | `new-visitor`     | reevaluate | as above, and a generated visitor id is kept            |
-//! | `returning`       | reevaluate | `canary=v1; cohort_id=<id>`: re-bucketed by the kept id |
+//! | id                    | config     | request                                                  |
+//! |-----------------------|------------|----------------------------------------------------------|
+//! | `browser-returning`   | recipe, testdata | Chrome: its User-Agent, 30 analytics cookies and `canary=v1`, `/products/42?ref=mail` |
+//! | `browser-new`         | recipe, testdata | the same without `canary`, with `X-User-Id: u123` (the first key) |
+//! | `best-case-returning` | recipe, testdata, full | `canary=v1` alone, a short User-Agent, `/`  |
+//! | `best-case-new`       | recipe     | no cookie, no key header: bucketed once, no id kept      |
+//! | `30-cookies`          | recipe     | 30 unrelated cookies, then `canary=v1`                   |
+//! | `new-30-cookies`      | recipe     | 30 unrelated cookies and no cohort: a new visitor        |
+//! | `4kb-cookie`          | recipe     | a 4 KB analytics cookie, then `canary=v1`                |
+//! | `override`            | full       | `X-Cohort: v2` override header, cookie `canary=v1`       |
+//! | `excluded`            | full       | `GET /healthz`, no cookie                                |
+//! | `best-case-new`       | reevaluate | as above, and a generated visitor id is kept             |
+//! | `best-case-returning` | reevaluate | `canary=v1; cohort_id=<id>`: re-bucketed by the kept id  |
 //!
-//! "seed" is the configuration of `recipes/file/flat-routers.yml`;
-//! "full" adds an override header and query parameter and excluded paths;
-//! "reevaluate" is the seed with `stickiness: reevaluate`.
+//! "recipe" is the configuration of `recipes/file/flat-routers.yml`;
+//! "testdata" is `.traefik.yml`'s `testData`; "full" adds an override
+//! header and query parameter and excluded paths to the recipe;
+//! "reevaluate" is the recipe with `stickiness: reevaluate`
+//! (`benches/configs/*.json`).
+//!
 //! Each host read is modelled as an owned copy, as the guest gets it.
 
 use std::hint::black_box;
 
 use cohort::bucket::IdGenerator;
-use cohort::{Config, RequestView, decide};
+use cohort::{Config, RequestView, Values, decide};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
 #[path = "common/shapes.rs"]
 mod shapes;
 
-use shapes::{HOST, SOURCE_ADDR, Shape, USER_AGENT};
+use shapes::{HOST, SOURCE_ADDR, Shape, config_json};
 
 /// A request as the adapter sees it: every read returns an owned copy.
 #[derive(Clone)]
@@ -52,10 +56,7 @@ impl Shape for Native {
             method: b"GET",
             uri: uri.into(),
             addr: SOURCE_ADDR.as_bytes(),
-            headers: vec![
-                ("Host", HOST.as_bytes().to_vec()),
-                ("User-Agent", USER_AGENT.as_bytes().to_vec()),
-            ],
+            headers: vec![("Host", HOST.as_bytes().to_vec())],
         }
     }
 
@@ -67,12 +68,13 @@ impl Shape for Native {
 
 impl RequestView for Native {
     type Bytes = Vec<u8>;
-    fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+    fn header_values(&mut self, name: &str) -> Values<Vec<u8>> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
     fn method(&mut self) -> Vec<u8> {
         self.method.to_vec()
@@ -82,21 +84,6 @@ impl RequestView for Native {
     }
     fn source_addr(&mut self) -> Vec<u8> {
         self.addr.to_vec()
-    }
-}
-
-const SEED: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
-
-const FULL: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"exclude":{"paths":["^/(healthz|metrics)$","^/static/"]},"header":"X-Canary","keys":["header:X-User-Id"],"override":{"header":"X-Cohort","query":"cohort"},"seed":"my-app-canary-2026","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
-
-/// The seed with `stickiness: reevaluate`: new visitors' ids are kept.
-const REEVALUATE: &str = r#"{"cookie":{"httpOnly":"true","maxAge":"2592000","name":"canary","path":"/","sameSite":"lax","secure":"true"},"header":"X-Canary","keys":["header:X-User-Id"],"seed":"my-app-canary-2026","stickiness":"reevaluate","variants":[{"name":"v1","weight":"50"},{"name":"v2","weight":"50"}]}"#;
-
-fn config_json(name: &str) -> &'static str {
-    match name {
-        "seed" => SEED,
-        "reevaluate" => REEVALUATE,
-        _ => FULL,
     }
 }
 
@@ -130,7 +117,7 @@ fn bench_decide(c: &mut Criterion) {
 
 fn bench_config(c: &mut Criterion) {
     let mut group = c.benchmark_group("config");
-    for name in ["seed", "full"] {
+    for name in ["recipe", "testdata"] {
         let json = config_json(name);
         group.bench_with_input(BenchmarkId::new("parse", name), json, |b, json| {
             b.iter(|| black_box(Config::from_json(black_box(json.as_bytes()))));

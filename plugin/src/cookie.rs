@@ -172,6 +172,13 @@ pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
     if !is_plain(name) {
         return lookup_pairs(lines, name);
     }
+    lookup_token(lines, name)
+}
+
+/// [`lookup`] for a name known to be a cookie token, as every name in a
+/// validated configuration is: it skips checking that on every request.
+pub fn lookup_token<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
+    debug_assert!(is_plain(name), "{name:?} is not a token");
     let mut found = Lookup::Missing;
     for line in lines {
         let line = line.as_ref();
@@ -188,6 +195,9 @@ pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
             let end = find_byte(&line[start..], b';').map_or(line.len(), |e| start + e);
             if let Some(value) = named(trim_ows_end(&line[start..end]), name) {
                 found = found.and(value);
+            }
+            if end >= line.len() {
+                break;
             }
             from = end;
         }

@@ -32,12 +32,47 @@ use crate::net;
 pub trait RequestView {
     type Bytes: AsRef<[u8]>;
     /// All values of a header (names are case-insensitive).
-    fn header_values(&mut self, name: &str) -> Vec<Self::Bytes>;
+    fn header_values(&mut self, name: &str) -> Values<Self::Bytes>;
     fn method(&mut self) -> Self::Bytes;
     /// The request target: path and query, as the client sent it.
     fn uri(&mut self) -> Self::Bytes;
     /// The client's address, `ip:port`.
     fn source_addr(&mut self) -> Self::Bytes;
+}
+
+/// The values of one header. Usually there is one (Go's HTTP/2 server joins
+/// `cookie` fields into one line too), and then no list is allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values<B> {
+    One(B),
+    List(Vec<B>),
+}
+
+impl<B> Values<B> {
+    pub fn as_slice(&self) -> &[B] {
+        match self {
+            Values::One(value) => std::slice::from_ref(value),
+            Values::List(values) => values,
+        }
+    }
+}
+
+impl<B> From<Vec<B>> for Values<B> {
+    fn from(mut values: Vec<B>) -> Self {
+        if values.len() == 1
+            && let Some(only) = values.pop()
+        {
+            return Values::One(only);
+        }
+        Values::List(values)
+    }
+}
+
+impl<B> std::ops::Deref for Values<B> {
+    type Target = [B];
+    fn deref(&self) -> &[B] {
+        self.as_slice()
+    }
 }
 
 /// Why a request got its cohort.
@@ -133,7 +168,7 @@ struct Reads<'r, R: RequestView> {
 }
 
 impl<R: RequestView> Reads<'_, R> {
-    fn header_values(&mut self, name: &str) -> Vec<R::Bytes> {
+    fn header_values(&mut self, name: &str) -> Values<R::Bytes> {
         self.request.header_values(name)
     }
     fn method(&mut self) -> R::Bytes {
@@ -170,7 +205,7 @@ pub fn decide<R: RequestView>(
         source_addr: None,
     };
     let lines = request.header_values("Cookie");
-    let held = cookie::lookup(&lines, config.cookie_name.as_bytes());
+    let held = cookie::lookup_token(&lines, config.cookie_name.as_bytes());
     let from_cookie = held.first().and_then(|v| config.variant_named(v));
 
     let mut key = KeyUsed::None;
@@ -351,7 +386,7 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
                 .sticky_value
                 .as_deref()
                 .map(str::as_bytes);
-            let found = cookie::lookup(lines, sticky.as_bytes());
+            let found = cookie::lookup_token(lines, sticky.as_bytes());
             dirty |= match wanted {
                 Some(value) => !found.is_exactly(value),
                 // A variant without a weighted child: drop any (forged) sticky pair.
@@ -382,7 +417,7 @@ fn is_excluded<R: RequestView>(config: &Config, request: &mut Reads<'_, R>) -> b
         }
     }
     if !ex.user_agents.is_empty() {
-        for agent in request.header_values("User-Agent") {
+        for agent in request.header_values("User-Agent").iter() {
             if ex.user_agents.iter().any(|p| p.is_match(agent.as_ref())) {
                 return true;
             }
@@ -451,7 +486,7 @@ fn stable_key<R: RequestView, L: AsRef<[u8]>>(
                 let v = v.as_ref().trim_ascii();
                 (!v.is_empty()).then(|| v.to_vec())
             }),
-            KeySource::Cookie(name) => cookie::lookup(lines, name.as_bytes())
+            KeySource::Cookie(name) => cookie::lookup_token(lines, name.as_bytes())
                 .first()
                 .filter(|v| !v.is_empty())
                 .map(<[u8]>::to_vec),
@@ -465,7 +500,7 @@ fn stable_key<R: RequestView, L: AsRef<[u8]>>(
         }
     }
     let visitor_cookie = config.visitor_cookie.as_ref()?;
-    cookie::lookup(lines, visitor_cookie.as_bytes())
+    cookie::lookup_token(lines, visitor_cookie.as_bytes())
         .first()
         .filter(|v| is_visitor_id(v))
         .map(|v| (v.to_vec(), KeyUsed::VisitorId))

@@ -11,6 +11,7 @@
 //! - [`pattern`]: exclusion patterns, literal where they can be.
 //! - [`decision`]: the precedence of exclusion, override, cookie and bucket.
 //! - [`sticky_watch`]: spotting Traefik overruling the weighted sticky value.
+//! - [`values`]: splitting the host's NUL-separated value lists.
 
 pub mod bucket;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod decision;
 pub mod net;
 pub mod pattern;
 pub mod sticky_watch;
+pub mod values;
 
 pub use config::{Config, ConfigError};
-pub use decision::{Decision, Reason, RequestView, decide};
+pub use decision::{Decision, Reason, RequestView, Values, decide};

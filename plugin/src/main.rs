@@ -3,14 +3,18 @@
 //! `cohort` library.
 
 #[cfg(target_arch = "wasm32")]
+mod host_reads;
+
+#[cfg(target_arch = "wasm32")]
 mod adapter {
     use std::cell::RefCell;
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use cohort::bucket::IdGenerator;
+    use cohort::decision::Values;
     use cohort::sticky_watch::{self, Budget};
     use cohort::{Config, RequestView, decide};
-    use http_wasm_guest::host::{Bytes, Request, Response, admin, log};
+    use http_wasm_guest::host::{Request, Response, admin, log};
     use http_wasm_guest::{Guest, register};
 
     const LOG_DEBUG: i32 = -1;
@@ -26,22 +30,24 @@ mod adapter {
         sticky_watch: RefCell<Budget>,
     }
 
-    /// The host request, read lazily.
-    struct HostRequest<'a>(&'a Request);
+    use crate::host_reads::{self, HostBytes};
 
-    impl RequestView for HostRequest<'_> {
-        type Bytes = Bytes;
-        fn header_values(&mut self, name: &str) -> Vec<Bytes> {
-            self.0.header.values(name.as_bytes())
+    /// The host request, read lazily and straight from the host.
+    struct HostRequest;
+
+    impl RequestView for HostRequest {
+        type Bytes = HostBytes;
+        fn header_values(&mut self, name: &str) -> Values<HostBytes> {
+            host_reads::header_values(name)
         }
-        fn method(&mut self) -> Bytes {
-            self.0.method()
+        fn method(&mut self) -> HostBytes {
+            host_reads::method()
         }
-        fn uri(&mut self) -> Bytes {
-            self.0.uri()
+        fn uri(&mut self) -> HostBytes {
+            host_reads::uri()
         }
-        fn source_addr(&mut self) -> Bytes {
-            self.0.source_addr()
+        fn source_addr(&mut self) -> HostBytes {
+            host_reads::source_addr()
         }
     }
 
@@ -58,7 +64,7 @@ mod adapter {
             let config = &self.config;
             let decision = decide(
                 config,
-                &mut HostRequest(request),
+                &mut HostRequest,
                 &mut self.ids.borrow_mut(),
                 now_nanos,
             );

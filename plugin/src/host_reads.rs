@@ -1,0 +1,172 @@
+//! The request reads on Cohort's per-request path, straight from the
+//! `http_handler` imports into a buffer Cohort owns. http-wasm-guest 1.2
+//! copies every read through a 2 KiB buffer and splits it at NULs byte by
+//! byte (about 17 guest instructions a byte, and a second, zero-filled
+//! buffer and host call past 2 KiB); here the host writes into a buffer of
+//! the right size, a single value is that buffer, and several are split a
+//! word at a time ([`cohort::values`]). The buffers go back to a small pool
+//! when the decision drops them, so a warm instance allocates nothing to
+//! read a request. Registration, configuration, logging and the writes stay
+//! on http-wasm-guest.
+//!
+//! This is the one module with `unsafe`: the four foreign calls.
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+
+use cohort::decision::Values;
+use cohort::values::{one_value, values};
+
+/// `header_kind` of the request's headers.
+const REQUEST: i32 = 0;
+
+/// A first guess of a value's size: one `Cookie` line of a browser with
+/// analytics cookies fits, so most reads are one host call.
+const FIRST_GUESS: usize = 2048;
+
+/// Spare buffers kept for the next reads: a decision holds at most a few
+/// values at once.
+const SPARES: usize = 8;
+
+/// A buffer larger than this is freed rather than kept, so one huge header
+/// does not pin its memory for the instance's life.
+const KEEP_CAPACITY: usize = 64 << 10;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A value read from the host, in a buffer that returns to the pool.
+pub struct HostBytes(Vec<u8>);
+
+impl AsRef<[u8]> for HostBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for HostBytes {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        give_back(buf);
+    }
+}
+
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        return;
+    }
+    buf.clear();
+    SPARE.with_borrow_mut(|spare| {
+        if spare.len() < SPARES {
+            spare.push(buf);
+        }
+    });
+}
+
+fn take_buffer() -> Vec<u8> {
+    SPARE
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| Vec::with_capacity(FIRST_GUESS))
+}
+
+/// The largest read the guest accepts (the host's answer is a length in an
+/// `i32`; Traefik's headers are limited to 1 MiB anyway).
+const MAX_READ: usize = 16 << 20;
+
+#[link(wasm_import_module = "http_handler")]
+unsafe extern "C" {
+    fn get_method(buf: *mut u8, buf_limit: i32) -> i32;
+    fn get_uri(buf: *mut u8, buf_limit: i32) -> i32;
+    fn get_source_addr(buf: *mut u8, buf_limit: i32) -> i32;
+    fn get_header_values(
+        kind: i32,
+        name: *const u8,
+        name_len: i32,
+        buf: *mut u8,
+        buf_limit: i32,
+    ) -> i64;
+}
+
+/// Calls `read(buf, limit)` until the buffer holds the whole answer: the
+/// host writes nothing and reports the length it needs when the buffer is
+/// too small. `read` returns `(length, extra)`; the buffer is truncated to
+/// the length.
+fn read_into<T: Default>(read: impl Fn(*mut u8, i32) -> (usize, T)) -> (Vec<u8>, T) {
+    let mut buf = take_buffer();
+    loop {
+        let limit = i32::try_from(buf.capacity()).unwrap_or(i32::MAX);
+        let (len, extra) = read(buf.as_mut_ptr(), limit);
+        if len <= buf.capacity() {
+            // SAFETY: the host wrote `len` bytes at `buf.as_mut_ptr()`, and
+            // `len` is within the capacity it was given: those bytes are
+            // initialised, and `u8` has no invalid values.
+            unsafe { buf.set_len(len) };
+            return (buf, extra);
+        }
+        if len > MAX_READ {
+            buf.clear();
+            return (buf, T::default());
+        }
+        buf.reserve_exact(len);
+    }
+}
+
+/// A non-negative `i32` from the host as a length; a negative one as 0.
+fn length(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// All values of request header `name`.
+pub fn header_values(name: &str) -> Values<HostBytes> {
+    let name_len = i32::try_from(name.len()).unwrap_or(0);
+    let (mut buf, count) = read_into(|buf, limit| {
+        // SAFETY: `name` is valid for `name_len` bytes and `buf` for
+        // `limit` bytes of writing (its capacity), for the whole call; the
+        // host writes at most `limit` bytes and keeps neither pointer.
+        let packed = unsafe { get_header_values(REQUEST, name.as_ptr(), name_len, buf, limit) };
+        // `count << 32 | length`.
+        (length(packed as i32), length((packed >> 32) as i32))
+    });
+    match count {
+        0 => {
+            give_back(buf);
+            Values::List(Vec::new())
+        }
+        1 => {
+            let len = one_value(&buf).len();
+            buf.truncate(len);
+            Values::One(HostBytes(buf))
+        }
+        _ => {
+            let split = values(&buf).map(|v| HostBytes(v.to_vec())).collect();
+            give_back(buf);
+            Values::List(split)
+        }
+    }
+}
+
+/// Reads a single value with one of the `(buf, buf_limit) -> len` imports.
+fn single(import: unsafe extern "C" fn(*mut u8, i32) -> i32) -> HostBytes {
+    HostBytes(
+        read_into(|buf, limit| {
+            // SAFETY: `buf` is valid for `limit` bytes of writing (its
+            // capacity) for the whole call; the host writes at most `limit`
+            // bytes and keeps no pointer.
+            (length(unsafe { import(buf, limit) }), ())
+        })
+        .0,
+    )
+}
+
+pub fn method() -> HostBytes {
+    single(get_method)
+}
+
+pub fn uri() -> HostBytes {
+    single(get_uri)
+}
+
+pub fn source_addr() -> HostBytes {
+    single(get_source_addr)
+}
