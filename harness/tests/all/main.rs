@@ -22,4 +22,5 @@ mod traefik_seed;
 mod traefik_soak;
 mod traefik_spoofing;
 mod traefik_sticky_watch;
+mod traefik_versions;
 mod transcripts;
