@@ -5,6 +5,8 @@
 //! send non-UTF-8 and control bytes, and other cookies must pass through
 //! byte for byte.
 
+use crate::scan::find_byte;
+
 /// One `name=value` pair of a `Cookie` header, read as Go's `net/http` (and
 /// so Traefik) reads it: the pair and the name are trimmed of whitespace,
 /// the value is not (`a= b` has the value ` b`). A pair without `=` has an
@@ -361,45 +363,6 @@ fn separate(out: &mut Vec<u8>) {
     }
 }
 
-/// The index of the first `needle` in `haystack`, eight bytes at a time:
-/// values are most of a `Cookie` header, and wasm has no `memchr`, so a
-/// byte-by-byte loop costs Traefik about ten instructions per byte.
-fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(needle);
-    // A high bit for every byte of `word` equal to `needle` (and possibly
-    // for bytes above one, which the lowest set bit never is).
-    let matches = |word: &[u8; 8]| {
-        let x = u64::from_le_bytes(*word) ^ pattern;
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    // Sixteen bytes per round: half the loop's own instructions per byte.
-    let (pairs, _) = haystack.as_chunks::<16>();
-    let mut done = 0;
-    for pair in pairs {
-        let (low, high) = pair.split_at(8);
-        let (Some(low), Some(high)) = (low.first_chunk::<8>(), high.first_chunk::<8>()) else {
-            break;
-        };
-        let (low, high) = (matches(low), matches(high));
-        if low | high != 0 {
-            let (offset, bits) = if low != 0 { (0, low) } else { (8, high) };
-            return Some(done + offset + (bits.trailing_zeros() / 8) as usize);
-        }
-        done += 16;
-    }
-    let (words, tail) = haystack[done..].as_chunks::<8>();
-    for word in words {
-        let bits = matches(word);
-        if bits != 0 {
-            return Some(done + (bits.trailing_zeros() / 8) as usize);
-        }
-        done += 8;
-    }
-    tail.iter().position(|&b| b == needle).map(|p| done + p)
-}
-
 fn trim_ows_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., b' ' | b'\t'] = s {
         s = rest;
@@ -534,14 +497,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn find_byte_matches_position(hay in proptest::collection::vec(
-            prop_oneof![Just(b';'), Just(b';' ^ 0x80), Just(b':'), Just(b'<'), Just(0u8), any::<u8>()],
-            0..80,
-        )) {
-            prop_assert_eq!(find_byte(&hay, b';'), hay.iter().position(|&b| b == b';'));
-        }
-
         #[test]
         fn lookup_matches_its_definition(
             line in proptest::collection::vec(

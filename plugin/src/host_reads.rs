@@ -20,9 +20,11 @@ use cohort::values::{one_value, values};
 /// `header_kind` of the request's headers.
 const REQUEST: i32 = 0;
 
-/// A first guess of a value's size: one `Cookie` line of a browser with
-/// analytics cookies fits, so most reads are one host call.
-const FIRST_GUESS: usize = 2048;
+/// A first guess of a value's size: a `Cookie` line of a browser with many
+/// analytics and consent cookies fits, so a read is one host call even on a
+/// fresh buffer (a larger value takes two, once: the buffer then keeps its
+/// size in the pool).
+const FIRST_GUESS: usize = 8 << 10;
 
 /// Spare buffers kept for the next reads: a decision holds at most a few
 /// values at once.

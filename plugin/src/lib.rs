@@ -9,6 +9,7 @@
 //! - [`bucket`]: weighted rendezvous hashing, visitor ids, Traefik sticky values.
 //! - [`net`]: client addresses and CIDR ranges.
 //! - [`pattern`]: exclusion patterns, literal where they can be.
+//! - [`scan`]: byte search a word at a time.
 //! - [`decision`]: the precedence of exclusion, override, cookie and bucket.
 //! - [`sticky_watch`]: spotting Traefik overruling the weighted sticky value.
 //! - [`values`]: splitting the host's NUL-separated value lists.
@@ -19,6 +20,7 @@ pub mod cookie;
 pub mod decision;
 pub mod net;
 pub mod pattern;
+pub mod scan;
 pub mod sticky_watch;
 pub mod values;
 

@@ -21,6 +21,8 @@ use std::fmt;
 
 use regex_lite::Regex;
 
+use crate::scan::{find_byte, find_byte_ignore_case};
+
 /// A compiled exclusion pattern.
 #[derive(Clone)]
 pub struct Pattern {
@@ -189,27 +191,24 @@ fn literal(source: &str) -> Option<(Vec<u8>, Anchor, bool)> {
 }
 
 /// Whether `needle` occurs in `haystack` (ASCII case-folded when `fold`,
-/// `needle` then lower-case): jumps between occurrences of the needle's
-/// first byte, in either case.
+/// `needle` then lower-case): jumps a word at a time between occurrences
+/// of the needle's first byte.
 fn contains(haystack: &[u8], needle: &[u8], fold: bool) -> bool {
     let Some((&first, rest)) = needle.split_first() else {
         return true;
     };
-    let upper = if fold {
-        first.to_ascii_uppercase()
-    } else {
-        first
-    };
-    let last_start = match haystack.len().checked_sub(needle.len()) {
-        Some(last) => last,
-        None => return false,
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else {
+        return false;
     };
     let mut at = 0;
     while at <= last_start {
-        let Some(offset) = haystack[at..=last_start]
-            .iter()
-            .position(|&b| b == first || b == upper)
-        else {
+        let window = &haystack[at..=last_start];
+        let found = if fold {
+            find_byte_ignore_case(window, first)
+        } else {
+            find_byte(window, first)
+        };
+        let Some(offset) = found else {
             return false;
         };
         let start = at + offset;

@@ -5,6 +5,8 @@
 //! HTTP/2 server also joins into one) is the buffer itself, never copied or
 //! scanned; several are found a word at a time.
 
+use crate::scan::find_byte;
+
 /// The one value in `buf`, without its terminating NUL (a host that
 /// forgot it loses nothing; an interior byte is kept as it is).
 pub fn one_value(buf: &[u8]) -> &[u8] {
@@ -31,28 +33,9 @@ pub fn values(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The first NUL in `bytes`: eight bytes at a time (a word has a zero byte
-/// iff `(w - 0x01…01) & !w & 0x80…80` is non-zero), then byte by byte in
-/// the word that has it.
+/// The first NUL in `bytes`, a word at a time.
 pub fn find_nul(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in words.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
-            return chunk.iter().position(|&b| b == 0).map(|i| at + i);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == 0)
-        .map(|i| at + i)
+    find_byte(bytes, 0)
 }
 
 #[cfg(test)]

@@ -41,14 +41,15 @@ impl FakeRequest {
 
 impl RequestView for FakeRequest {
     type Bytes = Vec<u8>;
-    fn header_values(&mut self, name: &str) -> Vec<Vec<u8>> {
+    fn header_values(&mut self, name: &str) -> Values<Vec<u8>> {
         self.reads
             .push(format!("header:{}", name.to_ascii_lowercase()));
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
     fn method(&mut self) -> Vec<u8> {
         self.reads.push("method".into());

@@ -1,0 +1,148 @@
+//! What a request may cost Cohort in guest instructions (wasmtime fuel,
+//! deterministic) and host calls, for the requests production sends: a
+//! browser's (a real User-Agent, 30 analytics cookies, a query string)
+//! through the configurations users copy (`.traefik.yml`'s `testData`, and
+//! the minimal recipe `recipes/file/flat-routers.yml`), returning and new.
+//!
+//! The host calls asserted are the minimum the ABI allows for each shape
+//! (README, "Host calls per request"): one call per value the outcome
+//! depends on, one per write. Fuel budgets are issue #11's targets; a
+//! regression past them fails here, not in a benchmark nobody reads.
+
+use cohort_harness::{EchoBackend, Exchange, Guest, HostOptions, Request};
+use serde_json::Value;
+
+use crate::cohort::load;
+use crate::support::recipes::{cohort_value, recipe};
+use crate::support::traefik::repo_root;
+use crate::support::yaml;
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
+    (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// 30 analytics cookies of about 35 bytes each, as a browser sends them.
+fn analytics() -> String {
+    (0..30)
+        .map(|i| format!("_ga_{i:02}=GA1.2.{}.1700000000", 1_000_000 + i))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Chrome asking for a product page, with `cookie` as its Cookie header.
+fn browser(cookie: &str) -> Request {
+    let request = Request::get("/products/42?ref=mail")
+        .header("Host", "my-app.example.com")
+        .header("User-Agent", CHROME)
+        .header("Accept", "text/html,application/xhtml+xml")
+        .header("Accept-Language", "en-GB,en;q=0.9")
+        .source_addr("192.0.2.10:40000");
+    if cookie.is_empty() {
+        request
+    } else {
+        request.header("Cookie", cookie)
+    }
+}
+
+/// `.traefik.yml`'s `testData` (the section from `testData:` on: the
+/// manifest's `summary` is a block scalar the tests' YAML reader refuses).
+fn test_data() -> Value {
+    let manifest = std::fs::read_to_string(repo_root().join(".traefik.yml")).unwrap();
+    let section = &manifest[manifest.find("\ntestData:").expect("a testData section")..];
+    yaml::get(&yaml::parse(section).unwrap(), "testData")
+        .unwrap()
+        .clone()
+}
+
+/// The Cohort configuration of the minimal recipe.
+fn minimal_recipe() -> Value {
+    cohort_value(&recipe("file/flat-routers.yml").unwrap(), "cohort").unwrap()
+}
+
+/// One instance of Cohort under `config`, as Traefik hands it over.
+fn guest(config: Value) -> Guest {
+    load(HostOptions::traefik().max_instances(1).config_json(config))
+}
+
+/// `request` sent twice to one instance: the second, warm exchange (the
+/// first may grow the instance's memory once). Both make the same calls.
+fn warm(guest: &Guest, request: &Request) -> Exchange {
+    let first = guest.handle(request.clone(), &EchoBackend::new()).unwrap();
+    let second = guest.handle(request.clone(), &EchoBackend::new()).unwrap();
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert_eq!(second.response.status, 200);
+    assert_eq!(
+        first.host_calls.to_string(),
+        second.host_calls.to_string(),
+        "a warm instance makes other calls"
+    );
+    second
+}
+
+/// Asserts the calls and the fuel budget; prints the figures.
+fn assert_costs(what: &str, ex: &Exchange, calls: &str, fuel_budget: u64) {
+    eprintln!(
+        "{what}: {} fuel (budget {fuel_budget}), host calls {}",
+        ex.fuel, ex.host_calls
+    );
+    assert_eq!(ex.host_calls.to_string(), calls, "{what}");
+    assert!(
+        ex.fuel <= fuel_budget,
+        "{what}: {} fuel, over the budget of {fuel_budget}",
+        ex.fuel
+    );
+}
+
+#[test]
+fn a_browser_through_the_test_data_config_stays_within_budget() {
+    let guest = guest(test_data());
+    let cookies = analytics();
+
+    let returning = warm(&guest, &browser(&format!("{cookies}; canary=v1")));
+    assert_eq!(returning.response.headers.get("Set-Cookie"), None);
+    // Read Cookie and the override header, read the URI for the override
+    // query; set X-Canary.
+    assert_costs(
+        "testData, returning browser",
+        &returning,
+        "get_uri=1 get_header_values=2 set_header_value=1",
+        5_000,
+    );
+
+    let new = warm(&guest, &browser(&cookies).header("X-User-Id", "u123"));
+    assert!(new.response.headers.get("Set-Cookie").is_some());
+    // Read Cookie, the URI (path exclusion and override query), User-Agent
+    // (exclusion), the override header and X-User-Id (the first key); set
+    // Cookie and X-Canary; add the Set-Cookie.
+    //
+    // Issue #11's target is 15,000 and is NOT met: two SHA-256 draws (one
+    // per variant, ~6,500 fuel each; the documented assignment formula)
+    // and rewriting the 1 KB Cookie line (~14,000) take most of it. This
+    // bound only catches a regression from what was measured (33,016).
+    assert_costs(
+        "testData, new browser",
+        &new,
+        "get_uri=1 get_header_values=4 set_header_value=2 add_header_value=1",
+        36_000,
+    );
+}
+
+#[test]
+fn returning_visitors_under_the_minimal_recipe_make_two_host_calls() {
+    let guest = guest(minimal_recipe());
+    let two_calls = "get_header_values=1 set_header_value=1";
+    let alone = warm(&guest, &browser("canary=v1"));
+    assert_costs("recipe, canary=v1 alone", &alone, two_calls, 1_500);
+
+    let thirty = warm(&guest, &browser(&format!("{}; canary=v1", analytics())));
+    assert_costs("recipe, 30 cookies", &thirty, two_calls, 4_000);
+
+    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 22));
+    assert_eq!(big.len(), 4096);
+    let four_kb = warm(&guest, &browser(&big));
+    // Issue #11's target is 8,000 and is NOT met: the word-at-a-time
+    // search for the cohort cookie's name over 4 KB costs about 1.6 fuel a
+    // byte. This bound only catches a regression from what was measured
+    // (9,039).
+    assert_costs("recipe, 4 KB Cookie", &four_kb, two_calls, 10_000);
+}
+
