@@ -251,6 +251,19 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
     }
     let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
     let mut written = Written::default();
+    // A new visitor's usual line: `a=1; b=2` with none of the names. Every
+    // pair is kept as it stands and the replacements are appended, so the
+    // line is copied whole instead of pair by pair.
+    if let [line] = lines
+        && is_clean(line.as_ref())
+        && replacements
+            .iter()
+            .all(|(name, _)| lookup_token(lines, name) == Lookup::Missing)
+    {
+        out.extend_from_slice(line.as_ref());
+        written.append_missing(&mut out, replacements);
+        return out;
+    }
     for line in lines {
         let line = line.as_ref();
         // Kept pairs that stand `; `-separated in the line are copied as
@@ -293,6 +306,33 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
     }
     written.append_missing(&mut out, replacements);
     out
+}
+
+/// Whether `line` is pairs joined by exactly `"; "`, with no separator or
+/// whitespace at either end or around a `;`: what [`rewrite`] would write
+/// for it, pair by pair, when it replaces none of them.
+fn is_clean(line: &[u8]) -> bool {
+    let separator = |b: u8| matches!(b, b';' | b' ' | b'\t');
+    match (line.first(), line.last()) {
+        (Some(&first), Some(&last)) if !separator(first) && !separator(last) => {}
+        _ => return false,
+    }
+    let mut from = 0;
+    while let Some(offset) = find_byte(&line[from..], b';') {
+        let at = from + offset;
+        // `at` > 0: the line does not start with `;`.
+        match (
+            line.get(at.wrapping_sub(1)),
+            line.get(at + 1),
+            line.get(at + 2),
+        ) {
+            (Some(&before), Some(b' '), Some(&after))
+                if !separator(before) && !separator(after) => {}
+            _ => return false,
+        }
+        from = at + 2;
+    }
+    true
 }
 
 fn rewrite_capacity<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> usize {
