@@ -1,6 +1,9 @@
 //! Cohort through the harness (wasmtime, Traefik-faithful host), next to a
-//! no-op guest: one request per request shape on a warm instance, and one
-//! instance start.
+//! no-op guest and the calls-only guests (`calls-*.wat`: Cohort's host calls
+//! for one shape, nothing else): one request per request shape on a warm
+//! instance, and one instance start. The shapes that matter are the
+//! browser's through the minimal recipe and `testData` configurations
+//! (`cohort/recipe/browser-returning`, `cohort/testdata/browser-new`, …).
 //!
 //! `cargo bench -p cohort-harness --bench guest`
 //!
@@ -12,6 +15,7 @@
 #[path = "common/shapes.rs"]
 mod shapes;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use cohort_harness::{Guest, HostOptions, artifacts};
@@ -29,22 +33,34 @@ fn bench_requests(c: &mut Criterion) {
     let cohort = cohort_wasm();
     let noop = shapes::noop_wasm();
     let backend = shapes::ok_backend();
-    let cohorts: std::collections::BTreeMap<&str, Guest> = shapes::CONFIGS
-        .into_iter()
+    let cohorts: BTreeMap<&str, Guest> = shapes::configs()
         .map(|config| {
             let options = HostOptions::traefik().config_json(shapes::config(config));
             (config, load(&cohort, options))
         })
         .collect();
     let noop_guest = load(&noop, HostOptions::traefik());
+    let calls_only: BTreeMap<&str, Guest> = shapes::CALLS_ONLY
+        .into_iter()
+        .map(|(name, ..)| {
+            (
+                name,
+                load(&shapes::calls_only_wasm(name), HostOptions::traefik()),
+            )
+        })
+        .collect();
 
     let mut group = c.benchmark_group("request");
     for (config, shape, request) in shapes::shapes() {
-        let guests = [("cohort", &cohorts[config]), ("no-op", &noop_guest)];
+        let mut guests = vec![("cohort", &cohorts[config])];
+        // A guest without configuration: once per browser shape.
+        if config == "recipe" && shape.starts_with("browser-") {
+            guests.push(("no-op", &noop_guest));
+        }
+        if let Some(name) = shapes::calls_only_for(config, shape) {
+            guests.push((name, &calls_only[name]));
+        }
         for (name, guest) in guests {
-            if name == "no-op" && config != "seed" {
-                continue; // same as seed for a guest without configuration
-            }
             // Warm the instance before measuring.
             let warm = guest
                 .handle(request.clone(), &backend)
@@ -54,17 +70,18 @@ fn bench_requests(c: &mut Criterion) {
                 "{name} {config}/{shape}: {:?}",
                 warm.error
             );
-            group.bench_with_input(
-                BenchmarkId::new(format!("{name}/{config}"), shape),
-                &request,
-                |b, request| {
-                    b.iter_batched(
-                        || request.clone(),
-                        |request| black_box(guest.handle(request, &backend)),
-                        BatchSize::SmallInput,
-                    );
-                },
-            );
+            let id = if name == "cohort" {
+                format!("{name}/{config}")
+            } else {
+                name.to_owned()
+            };
+            group.bench_with_input(BenchmarkId::new(id, shape), &request, |b, request| {
+                b.iter_batched(
+                    || request.clone(),
+                    |request| black_box(guest.handle(request, &backend)),
+                    BatchSize::SmallInput,
+                );
+            });
         }
     }
     group.finish();
@@ -78,16 +95,12 @@ fn bench_start(c: &mut Criterion) {
     let cohort = cohort_wasm();
     let noop = shapes::noop_wasm();
     let backend = shapes::ok_backend();
-    let request = shapes::shapes()
-        .into_iter()
-        .find(|(config, shape, _)| *config == "seed" && *shape == "returning")
-        .map(|(_, _, r)| r)
-        .expect("the returning shape");
+    let request = shapes::shape("recipe", "browser-returning");
 
     let mut group = c.benchmark_group("start");
     let guests = [
-        ("cohort", "seed", cohort.as_slice()),
-        ("cohort", "full", cohort.as_slice()),
+        ("cohort", "recipe", cohort.as_slice()),
+        ("cohort", "testdata", cohort.as_slice()),
         ("no-op", "-", noop.as_slice()),
     ];
     for (name, config, wasm) in guests {

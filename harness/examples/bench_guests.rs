@@ -1,6 +1,9 @@
 //! Writes the guests `scripts/bench-traefik.sh` loads into Traefik:
-//! `DIR/cohort.wasm` (the shipped `plugin.wasm` this build made) and
-//! `DIR/noop.wasm` (`benches/noop.wat`, compiled).
+//! `DIR/cohort.wasm` (the shipped `plugin.wasm` this build made),
+//! `DIR/noop.wasm` (`benches/noop.wat`) and the calls-only guests
+//! `DIR/calls-returning.wasm` and `DIR/calls-new.wasm`
+//! (`benches/calls-*.wat`: Cohort's host calls for one request shape and
+//! nothing else), compiled.
 //!
 //! ```text
 //! cargo run --release -p cohort-harness --example bench_guests -- DIR [NAME=PATH ...]
@@ -9,6 +12,10 @@
 //! Each `NAME=PATH` (another build of the plugin, to compare) is written
 //! to `DIR/NAME.wasm` with bulk memory lowered, as the build lowers the
 //! shipped one.
+//!
+//! Each calls-only guest is run next to Cohort on its request shape in the
+//! Traefik-faithful harness; when their host calls differ it says so on
+//! stderr (the benchmark then prices other calls than Cohort's).
 
 #[path = "../benches/common/shapes.rs"]
 mod shapes;
@@ -17,7 +24,9 @@ use std::path::PathBuf;
 
 use cohort_harness::{Guest, HostOptions, artifacts, check};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type BoxError = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
@@ -25,9 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     std::fs::create_dir_all(&dir)?;
     let cohort = std::fs::read(artifacts::PLUGIN_WASM)?;
-    let noop = shapes::noop_wasm();
-    // Both must pass the harness's Traefik compatibility check and start.
-    let mut guests = vec![("cohort".to_owned(), cohort), ("noop".to_owned(), noop)];
+    // Each must pass the harness's Traefik compatibility check and start.
+    let mut guests = vec![
+        ("cohort".to_owned(), cohort.clone()),
+        ("noop".to_owned(), shapes::noop_wasm()),
+    ];
+    for (name, ..) in shapes::CALLS_ONLY {
+        guests.push((name.to_owned(), shapes::calls_only_wasm(name)));
+    }
     for extra in args {
         let (name, path) = extra.split_once('=').ok_or("extra guests are NAME=PATH")?;
         let wasm = cohort_harness::lower::lower_bulk_memory(&std::fs::read(path)?)?;
@@ -35,8 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (name, wasm) in &guests {
         let report = check::inspect(wasm)?;
-        let options = if name != "noop" {
-            HostOptions::traefik().config_json(shapes::config("seed"))
+        let configured = name != "noop" && !name.starts_with("calls-");
+        let options = if configured {
+            HostOptions::traefik().config_json(shapes::config("recipe"))
         } else {
             HostOptions::traefik()
         };
@@ -44,6 +59,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let path = dir.join(format!("{name}.wasm"));
         std::fs::write(&path, wasm)?;
         println!("{} ({} bytes)", path.display(), wasm.len());
+    }
+    for (name, config, shape, _) in shapes::CALLS_ONLY {
+        compare_calls(&cohort, name, config, shape)?;
+    }
+    Ok(())
+}
+
+/// Runs Cohort (under `config`) and calls-only guest `name` on request
+/// `shape`, warm, and reports whether they make the same host calls.
+fn compare_calls(cohort: &[u8], name: &str, config: &str, shape: &str) -> Result<(), BoxError> {
+    let request = shapes::shape(config, shape);
+    let backend = shapes::ok_backend();
+    let cohort = Guest::load(
+        cohort,
+        HostOptions::traefik().config_json(shapes::config(config)),
+    )?;
+    let calls_only = Guest::load(&shapes::calls_only_wasm(name), HostOptions::traefik())?;
+    let mut calls = Vec::new();
+    for guest in [&cohort, &calls_only] {
+        guest.handle(request.clone(), &backend)?;
+        let exchange = guest.handle(request.clone(), &backend)?;
+        if let Some(error) = &exchange.error {
+            return Err(format!("{name} check, {config}/{shape}: {error}").into());
+        }
+        calls.push(exchange.host_calls);
+    }
+    if calls[0] == calls[1] {
+        eprintln!(
+            "{name}: the host calls of Cohort for {config}/{shape} ({})",
+            calls[0]
+        );
+    } else {
+        eprintln!(
+            "warning: {name} makes other host calls than Cohort for {config}/{shape}: \
+             Cohort {}, {name} {}; update harness/benches/{name}.wat",
+            calls[0], calls[1]
+        );
     }
     Ok(())
 }

@@ -1,6 +1,9 @@
-//! What Cohort costs per request and per instance, next to a no-op guest:
-//! host calls, guest instructions (wasmtime fuel) and memory, for every
-//! request shape of the benchmarks, in the Traefik-faithful host.
+//! What Cohort costs per request and per instance, next to a no-op guest
+//! and the calls-only guests (`benches/calls-*.wat`, which make Cohort's
+//! host calls for one shape and nothing else): host calls, guest
+//! instructions (wasmtime fuel) and memory, for every request shape of the
+//! benchmarks (`plugin/benches/common/shapes.rs`), in the Traefik-faithful
+//! host.
 //!
 //! ```text
 //! cargo run --release -p cohort-harness --example costs
@@ -44,18 +47,30 @@ fn main() -> Result<(), BoxError> {
     let backend = shapes::ok_backend();
 
     let mut guests: BTreeMap<&str, Guest> = BTreeMap::new();
-    for config in shapes::CONFIGS {
+    for config in shapes::configs() {
         let options = HostOptions::traefik().config_json(shapes::config(config));
         guests.insert(config, Guest::load(&cohort, options)?);
     }
     let noop_guest = Guest::load(&noop, HostOptions::traefik())?;
+    let mut calls_only: BTreeMap<&str, Guest> = BTreeMap::new();
+    for (name, ..) in shapes::CALLS_ONLY {
+        let wasm = shapes::calls_only_wasm(name);
+        calls_only.insert(name, Guest::load(&wasm, HostOptions::traefik())?);
+    }
 
     let mut rows = Vec::new();
+    let mut same_calls = Vec::new();
     for (config, shape, request) in shapes::shapes() {
-        for (name, guest) in [("cohort", &guests[config]), ("no-op", &noop_guest)] {
-            if name == "no-op" && config != "seed" {
-                continue; // the no-op guest has no configuration
-            }
+        let mut run: Vec<(&str, &Guest)> = vec![("cohort", &guests[config])];
+        // The no-op guest has no configuration: once per browser shape.
+        if config == "recipe" && shape.starts_with("browser-") {
+            run.push(("no-op", &noop_guest));
+        }
+        if let Some(name) = shapes::calls_only_for(config, shape) {
+            run.push((name, &calls_only[name]));
+        }
+        let mut cohort_calls = None;
+        for (name, guest) in run {
             // Warm: the second request on an instance is the steady state.
             guest.handle(request.clone(), &backend)?;
             let exchange = guest.handle(request.clone(), &backend)?;
@@ -63,6 +78,13 @@ fn main() -> Result<(), BoxError> {
                 return Err(format!("{name} {config}/{shape}: {error}").into());
             }
             let calls = exchange.host_calls;
+            match cohort_calls {
+                None => cohort_calls = Some(calls),
+                Some(cohort) if name != "no-op" => {
+                    same_calls.push((name, config, shape, cohort, calls));
+                }
+                Some(_) => {}
+            }
             let detail = calls
                 .iter()
                 .map(|(import, n)| format!("{}{}", short(import), times(n)))
@@ -75,7 +97,8 @@ fn main() -> Result<(), BoxError> {
             let set_cookies = exchange.response.headers.get_all("Set-Cookie").len();
             rows.push(Row {
                 guest: name,
-                config,
+                // The no-op guest has no configuration.
+                config: if name == "no-op" { "-" } else { config },
                 shape,
                 status: exchange.response.status,
                 calls: calls.total(),
@@ -110,6 +133,17 @@ fn main() -> Result<(), BoxError> {
             r.memory / 1024,
             r.writes,
         );
+    }
+
+    for (name, config, shape, cohort, calls) in &same_calls {
+        if cohort == calls {
+            println!("\n{name} makes the host calls Cohort makes for {config}/{shape}: {calls}.");
+        } else {
+            println!(
+                "\n**{name} does not make the host calls Cohort makes for {config}/{shape}**: \
+                 Cohort {cohort}, {name} {calls}; `benches/{name}.wat` needs updating."
+            );
+        }
     }
 
     println!("\n## Per instance start (`_start`: config parse and validation)\n");

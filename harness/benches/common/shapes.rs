@@ -1,21 +1,21 @@
-//! The guest configurations, and the request shapes as harness requests,
-//! that the harness benchmarks (`benches/guest.rs`) and the cost report
-//! (`examples/costs.rs`) share. The shapes themselves are
-//! `plugin/benches/common/shapes.rs`, which `plugin/benches/decision.rs`
-//! runs natively.
+//! The guests, configurations and request shapes, as harness values, that
+//! the harness benchmarks (`benches/guest.rs`), the cost report
+//! (`examples/costs.rs`) and the guests `scripts/bench-traefik.sh` loads
+//! (`examples/bench_guests.rs`) share. The configurations and shapes
+//! themselves are `plugin/benches/common/shapes.rs`, which
+//! `plugin/benches/decision.rs` runs natively.
 //!
-//! - "seed": Cohort configured as in
-//!   `recipes/file/flat-routers.yml` (50/50, key
-//!   `header:X-User-Id`, request header `X-Canary`, cookie `canary`).
-//! - "full": the seed plus an override header (`X-Cohort`) and query
-//!   parameter (`cohort`), and excluded paths.
-//! - "reevaluate": the seed with `stickiness: reevaluate`, which keeps a
-//!   generated visitor id in `cohort_id` (a second `Set-Cookie`).
+//! Besides Cohort there are WAT guests that price the host alone:
+//! `noop.wat` (no host call at all) and the calls-only guests, which make
+//! exactly the `http_handler` calls Cohort makes for one request shape and
+//! nothing else (`calls-returning.wat`, `calls-new.wat`). Cohort minus a
+//! calls-only guest is Cohort's own work; the calls-only guest minus the
+//! no-op guest is what those host calls cost.
 
 #![allow(dead_code)]
 
 use cohort_harness::{Backend, Request, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The no-op guest's source (`benches/noop.wat`).
 pub const NOOP_WAT: &str = include_str!("../noop.wat");
@@ -25,30 +25,50 @@ pub fn noop_wasm() -> Vec<u8> {
     wat::parse_str(NOOP_WAT).expect("benches/noop.wat is valid WAT")
 }
 
-/// The configurations below, by name.
-pub const CONFIGS: [&str; 3] = ["seed", "full", "reevaluate"];
+/// The calls-only guests: `(name, config, shape, WAT)`: a guest making
+/// Cohort's host calls for request `shape` under configuration `config`.
+pub const CALLS_ONLY: [(&str, &str, &str, &str); 2] = [
+    (
+        "calls-returning",
+        "testdata",
+        "browser-returning",
+        include_str!("../calls-returning.wat"),
+    ),
+    (
+        "calls-new",
+        "testdata",
+        "browser-new",
+        include_str!("../calls-new.wat"),
+    ),
+];
 
-/// Cohort's configuration `name` (one of [`CONFIGS`]).
+/// Calls-only guest `name`, compiled.
+pub fn calls_only_wasm(name: &str) -> Vec<u8> {
+    let (_, _, _, source) = CALLS_ONLY
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .expect("a calls-only guest of that name");
+    wat::parse_str(source).expect("benches/calls-*.wat are valid WAT")
+}
+
+/// The calls-only guest for `(config, shape)`, if there is one.
+pub fn calls_only_for(config: &str, shape: &str) -> Option<&'static str> {
+    CALLS_ONLY
+        .iter()
+        .find(|(_, c, s, _)| *c == config && *s == shape)
+        .map(|(name, ..)| *name)
+}
+
+/// The configurations' names (`plugin/benches/common/shapes.rs`).
+pub fn configs() -> impl Iterator<Item = &'static str> {
+    shared::CONFIGS.iter().map(|(name, _)| *name)
+}
+
+/// Cohort's configuration `name`, as JSON with native types; the
+/// Traefik-faithful host stringifies its scalars as Traefik does.
 pub fn config(name: &str) -> Value {
-    let mut config = json!({
-        "seed": "my-app-canary-2026",
-        "variants": [{"name": "v1", "weight": 50}, {"name": "v2", "weight": 50}],
-        "cookie": {
-            "name": "canary", "maxAge": 2592000, "path": "/",
-            "secure": true, "httpOnly": true, "sameSite": "lax"
-        },
-        "header": "X-Canary",
-        "keys": ["header:X-User-Id"],
-    });
-    match name {
-        "full" => {
-            config["override"] = json!({"header": "X-Cohort", "query": "cohort"});
-            config["exclude"] = json!({"paths": ["^/(healthz|metrics)$", "^/static/"]});
-        }
-        "reevaluate" => config["stickiness"] = json!("reevaluate"),
-        _ => {}
-    }
-    config
+    serde_json::from_str(shared::config_json(name))
+        .expect("plugin/benches/configs/*.json are valid JSON")
 }
 
 #[path = "../../../plugin/benches/common/shapes.rs"]
@@ -58,7 +78,6 @@ impl shared::Shape for Request {
     fn get(uri: &str) -> Self {
         Request::get(uri)
             .header("Host", shared::HOST)
-            .header("User-Agent", shared::USER_AGENT)
             .source_addr(shared::SOURCE_ADDR)
     }
 
@@ -71,6 +90,15 @@ impl shared::Shape for Request {
 /// (`plugin/benches/common/shapes.rs`).
 pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
     shared::shapes()
+}
+
+/// The request of `(config, shape)`.
+pub fn shape(config: &str, shape: &str) -> Request {
+    shapes()
+        .into_iter()
+        .find(|(c, s, _)| *c == config && *s == shape)
+        .map(|(_, _, request)| request)
+        .expect("a request shape of that configuration and name")
 }
 
 /// The cheapest backend: `200`, no body, nothing recorded.

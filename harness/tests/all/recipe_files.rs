@@ -429,3 +429,54 @@ fn labels_decode_like_traefik() -> Result<()> {
     );
     Ok(())
 }
+
+/// A benchmark configuration (`plugin/benches/configs/NAME.json`), as JSON
+/// with native types.
+fn bench_config(name: &str) -> Result<Value> {
+    let path = crate::support::traefik::repo_root()
+        .join("plugin/benches/configs")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    serde_json::from_str(&text).with_context(|| path.display().to_string())
+}
+
+/// `value` as Traefik hands it to the plugin (every scalar a string), as
+/// the YAML reader gives a configuration.
+fn as_traefik(value: &Value) -> Result<Value> {
+    Ok(cohort_harness::traefik::stringify_config(value)?)
+}
+
+#[test]
+fn the_benchmarks_run_the_recipe_and_the_manifests_test_data() -> Result<()> {
+    // "recipe" is the minimal recipe's Cohort configuration, "testdata"
+    // the manifest's `testData`, exactly.
+    let minimal = bench_config("recipe")?;
+    assert_eq!(
+        as_traefik(&minimal)?,
+        cohort_value(&recipe("file/flat-routers.yml")?, "cohort")?
+    );
+    // The manifest's `summary` is a block scalar, which the YAML reader
+    // does not read: `testData` and what follows it are read alone.
+    let (_, test_data) = cohort_harness::package::MANIFEST
+        .split_once("\ntestData:")
+        .context("the manifest has a testData section")?;
+    let manifest = yaml::parse(&format!("testData:{test_data}"))?;
+    assert_eq!(
+        as_traefik(&bench_config("testdata")?)?,
+        *get(&manifest, "testData")?
+    );
+    // "full" and "reevaluate" are the recipe with what their names say.
+    let mut full = bench_config("full")?;
+    let map = full.as_object_mut().context("full is a map")?;
+    assert!(map.remove("override").is_some() && map.remove("exclude").is_some());
+    assert_eq!(full, minimal);
+    let mut reevaluate = bench_config("reevaluate")?;
+    assert_eq!(reevaluate["stickiness"], "reevaluate");
+    reevaluate["stickiness"] = json!("keep");
+    assert_eq!(reevaluate, minimal);
+    // And each is a valid configuration.
+    for name in ["recipe", "testdata", "full", "reevaluate"] {
+        validated(&as_traefik(&bench_config(name)?)?, name)?;
+    }
+    Ok(())
+}
