@@ -18,7 +18,7 @@ use anyhow::{Context, Result, ensure};
 use crate::support::crowd::{Step, changes, in_parallel, step, visitor};
 use crate::support::recipes::{
     Backends, POD_STICKY, WEIGHTED_STICKY, assert_binomial, canary, cohort_config, predicted,
-    sticky_hash, tally, wrr,
+    tally, weighted_for_this_traefik, wrr,
 };
 use crate::support::traefik::{Traefik, skip_without_multi_layer, weighted_sticky_hash};
 use crate::support::{sticky_value, weighted_sticky_value};
@@ -184,7 +184,7 @@ pub fn traefik_weighted_sticky_follows_cohort_not_the_wrr_weights() -> Result<()
     let backends = Backends::start()?;
     let mut edits = vec![canary("20")];
     edits.extend(wrr(50, 50));
-    edits.extend(sticky_hash());
+    edits.extend(weighted_for_this_traefik());
     let config = backends.recipe("file/weighted-sticky.yml", &edits)?;
     let cohort = cohort_config(&config, "cohort")?;
     let traefik = Traefik::start(&config)?;
@@ -237,6 +237,7 @@ pub fn traefik_weighted_sticky_without_cohort_is_plain_wrr() -> Result<()> {
         "service: my-app-split".to_owned(),
     )];
     edits.extend(wrr(50, 50));
+    edits.extend(weighted_for_this_traefik());
     let traefik = Traefik::start(&backends.recipe("file/weighted-sticky.yml", &edits)?)?;
     let url = traefik.url();
     let n = 100;

@@ -8,7 +8,8 @@ use anyhow::Result;
 use crate::support::client::agent;
 use crate::support::crowd::{in_parallel, step, visitor};
 use crate::support::recipes::{
-    Backends, WEIGHTED_STICKY, canary, cohort_config, predicted, state, sticky_hash, wrr,
+    Backends, WEIGHTED_STICKY, canary, cohort_config, predicted, state, weighted_for_this_traefik,
+    wrr,
 };
 use crate::support::traefik::{Traefik, skip_without_multi_layer};
 use crate::support::weighted_sticky_value;
@@ -144,7 +145,7 @@ pub fn traefik_spoof_forged_weighted_sticky_cookie_never_decides() -> Result<()>
     let phase = |edits: &[(&str, String)]| {
         let mut all = vec![canary("20")];
         all.extend(wrr(50, 50));
-        all.extend(sticky_hash());
+        all.extend(weighted_for_this_traefik());
         all.extend(edits.iter().cloned());
         backends.recipe("file/weighted-sticky.yml", &all)
     };

@@ -250,6 +250,31 @@ fn traefik_versions_patterns_on_ci_traefiks() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn traefik_versions_without_multi_layer_refuse_parent_refs_at_once() -> Result<()> {
+    // Why multi-layer is n/a there: such a Traefik refuses the recipe's
+    // whole file ("field not found, node: parentRefs"), and the fixture
+    // says so as soon as the log does, not after its 60 s timeout.
+    let backends = crate::support::recipes::Backends::start()?;
+    let config = backends.recipe("file/multi-layer.yml", &[])?;
+    for version in CI_VERSIONS {
+        let binary = Binary::at(&installed(version))?;
+        if binary.version.supports_multi_layer() {
+            continue;
+        }
+        let started = Instant::now();
+        let refused = with_binary(&binary.path, || traefik::Traefik::start(&config));
+        let Err(error) = refused else {
+            bail!("Traefik {version} served the multi-layer recipe");
+        };
+        let error = format!("{error:#}");
+        assert!(error.contains("refused the dynamic config"), "{error}");
+        assert!(error.contains("parentRefs"), "{error}");
+        assert!(started.elapsed().as_secs() < 30, "{error}");
+    }
+    Ok(())
+}
+
 /// The test names between `NAME=(` and `)` in the matrix script.
 fn script_list(script: &str, name: &str) -> Vec<String> {
     let start = format!("{name}=(");

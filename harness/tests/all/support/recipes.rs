@@ -128,6 +128,21 @@ pub fn sticky_hash() -> Option<(&'static str, String)> {
     })
 }
 
+/// Edits for `weighted-sticky.yml` on the current Traefik: [`sticky_hash`],
+/// and before 3.3.0, which does not know a sticky cookie's `path` (the
+/// file is refused as a whole: "field not found, node: path"), no `path`
+/// on the weighted service's cookie (its default is `/` anyway).
+pub fn weighted_for_this_traefik() -> Vec<(&'static str, String)> {
+    let mut edits: Vec<(&'static str, String)> = sticky_hash().into_iter().collect();
+    if super::traefik::version() < super::traefik::Version(3, 3, 0) {
+        edits.push((
+            "name: flagger-traefik-sticky\n            maxAge: 2592000\n            path: /\n",
+            "name: flagger-traefik-sticky\n            maxAge: 2592000\n".to_owned(),
+        ));
+    }
+    edits
+}
+
 /// The Cohort configuration of middleware `middleware` in a file-provider
 /// config, as Traefik hands it to the plugin (every scalar a string),
 /// validated by the plugin's own parser.

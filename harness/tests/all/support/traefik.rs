@@ -226,6 +226,7 @@ impl Traefik {
     pub fn update_dynamic(&mut self, yaml: &str) -> Result<()> {
         let generation = self.generation + 1;
         let dynamic = self.dir.join("dynamic");
+        let log_before = self.log().len();
         // Written beside the watched directory, then renamed in: Traefik
         // never reads a half-written file.
         write_atomically(&self.dir, &dynamic.join("config.yml"), yaml)?;
@@ -234,7 +235,7 @@ impl Traefik {
             &dynamic.join("fixture.yml"),
             &marker_config(generation),
         )?;
-        self.wait_for_generation(generation)?;
+        self.wait_for_generation(generation, log_before)?;
         self.generation = generation;
         Ok(())
     }
@@ -283,7 +284,9 @@ impl Traefik {
             .collect()
     }
 
-    fn wait_for_generation(&mut self, generation: u64) -> Result<()> {
+    /// Waits until generation `generation` answers; `log_before` is the
+    /// log's length when its files were written.
+    fn wait_for_generation(&mut self, generation: u64, log_before: usize) -> Result<()> {
         let url = format!("http://{}/__fixture/generation/{generation}", self.admin);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -294,6 +297,21 @@ impl Traefik {
                 );
             }
             let log = self.log();
+            // The file provider refuses the whole directory when a file does
+            // not parse (e.g. a field this Traefik does not know), so the
+            // marker will never answer: say so now, not after the timeout.
+            if log.get(log_before..).is_some_and(|new| {
+                new.lines().any(|l| {
+                    l.contains("Error while building configuration")
+                        && l.contains("dynamic/config.yml")
+                })
+            }) {
+                bail!(
+                    "Traefik {} refused the dynamic config of generation {generation}:\n{}",
+                    self.binary.version,
+                    self.diagnostics()
+                );
+            }
             if log.contains("Plugins are disabled") {
                 bail!(
                     "Traefik disabled its plugins (bad manifest or guest):\n{}",
