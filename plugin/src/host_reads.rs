@@ -20,19 +20,21 @@ use cohort::values::{one_value, values};
 /// `header_kind` of the request's headers.
 const REQUEST: i32 = 0;
 
-/// A first guess of a value's size: a `Cookie` line of a browser with many
-/// analytics and consent cookies fits, so a read is one host call even on a
-/// fresh buffer (a larger value takes two, once: the buffer then keeps its
-/// size in the pool).
+/// Every pooled buffer's size: a `Cookie` line of a browser with many
+/// analytics and consent cookies fits, so a read is one host call. A larger
+/// value takes two (the host says how much it needs), and its buffer is
+/// freed after the request rather than kept.
 const FIRST_GUESS: usize = 8 << 10;
 
 /// Spare buffers kept for the next reads: a decision holds at most a few
 /// values at once.
 const SPARES: usize = 8;
 
-/// A buffer larger than this is freed rather than kept, so one huge header
-/// does not pin its memory for the instance's life.
-const KEEP_CAPACITY: usize = 64 << 10;
+/// A buffer larger than this is freed rather than kept: the pool holds only
+/// buffers of [`FIRST_GUESS`], so an instance's memory stays what its first
+/// requests made it, whatever sizes come later (a pool of grown buffers
+/// would creep up a page at a time as big values met small buffers).
+const KEEP_CAPACITY: usize = FIRST_GUESS;
 
 thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -62,6 +64,17 @@ fn give_back(mut buf: Vec<u8>) {
     SPARE.with_borrow_mut(|spare| {
         if spare.len() < SPARES {
             spare.push(buf);
+        }
+    });
+}
+
+/// Fills the pool at start-up, so the buffers sit at the bottom of the heap
+/// and no request allocates one among its other allocations: an instance's
+/// memory then stays what start-up and its first requests made it.
+pub fn prewarm() {
+    SPARE.with_borrow_mut(|spare| {
+        while spare.len() < SPARES {
+            spare.push(Vec::with_capacity(FIRST_GUESS));
         }
     });
 }
@@ -110,7 +123,13 @@ fn read_into<T: Default>(read: impl Fn(*mut u8, i32) -> (usize, T)) -> (Vec<u8>,
             buf.clear();
             return (buf, T::default());
         }
-        buf.reserve_exact(len);
+        // Too big for a pooled buffer: that one goes straight back, and the
+        // value gets a buffer of its own, freed after the request.
+        if buf.capacity() <= KEEP_CAPACITY {
+            give_back(std::mem::replace(&mut buf, Vec::with_capacity(len)));
+        } else {
+            buf.reserve_exact(len);
+        }
     }
 }
 

@@ -130,6 +130,7 @@ mod adapter {
                 std::process::exit(1);
             }
         };
+        host_reads::prewarm();
         let boot = now_nanos().to_be_bytes();
         let debug = config.log_decisions && log::enabled(LOG_DEBUG);
         register(Cohort {

@@ -47,10 +47,15 @@ fn browser(cookie: &str) -> Request {
 /// manifest's `summary` is a block scalar the tests' YAML reader refuses).
 fn test_data() -> Value {
     let manifest = std::fs::read_to_string(repo_root().join(".traefik.yml")).unwrap();
-    let section = &manifest[manifest.find("\ntestData:").expect("a testData section")..];
-    yaml::get(&yaml::parse(section).unwrap(), "testData")
-        .unwrap()
-        .clone()
+    let (_, section) = manifest
+        .split_once("\ntestData:")
+        .expect("a testData section");
+    yaml::get(
+        &yaml::parse(&format!("testData:{section}")).unwrap(),
+        "testData",
+    )
+    .unwrap()
+    .clone()
 }
 
 /// The Cohort configuration of the minimal recipe.

@@ -9,7 +9,7 @@
 use anyhow::Result;
 
 use crate::support::crowd::{in_parallel, step, visitor};
-use crate::support::recipes::{Backends, canary, sticky_hash, wrr};
+use crate::support::recipes::{Backends, canary, weighted_for_this_traefik, wrr};
 use crate::support::traefik::{Traefik, weighted_sticky_hash};
 
 /// Cohort's warnings in Traefik's log.
@@ -54,7 +54,7 @@ fn traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log() -> Result
             "service: my-app-v2-prod@file\n".to_owned(),
         ),
     ];
-    edits.extend(sticky_hash());
+    edits.extend(weighted_for_this_traefik());
     let warnings = warnings_for(edits)?;
     assert!(!warnings.is_empty(), "no warning for wrong child names");
     // Warn level, once per instance: a handful, not one per request.
@@ -76,27 +76,32 @@ fn traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log() -> Result<()
     // (Traefik 3.3.4+ routes an FNV value as a legacy one and rewrites
     // it; older Traefik ignores a SHA-256 one.)
     let (wrong, fix) = if weighted_sticky_hash() == "fnv" {
-        ("sha256", "set weightedSticky.hash: fnv")
+        ("sha256", "set weightedsticky.hash: fnv")
     } else {
-        ("fnv", "et weightedSticky.hash: sha256")
+        ("fnv", "set weightedsticky.hash: sha256")
     };
-    let edits = vec![(
+    // The recipe for this Traefik, then the other hash than its own.
+    let mut edits: Vec<(&'static str, String)> = weighted_for_this_traefik()
+        .into_iter()
+        .filter(|(from, _)| !from.starts_with("weightedSticky:"))
+        .collect();
+    edits.push((
         "weightedSticky:\n            cookie: flagger-traefik-sticky\n",
         format!(
             "weightedSticky:\n            cookie: flagger-traefik-sticky\n            hash: {wrong}\n"
         ),
-    )];
+    ));
     let warnings = warnings_for(edits)?;
     assert!(!warnings.is_empty(), "no warning for hash: {wrong}");
     for w in &warnings {
-        assert!(w.contains(fix), "{w}");
+        assert!(w.to_lowercase().contains(fix), "{w}");
     }
     Ok(())
 }
 
 #[test]
 fn traefik_honouring_the_recipe_logs_no_warning() -> Result<()> {
-    let warnings = warnings_for(sticky_hash().into_iter().collect())?;
+    let warnings = warnings_for(weighted_for_this_traefik())?;
     assert!(warnings.is_empty(), "{warnings:#?}");
     Ok(())
 }
