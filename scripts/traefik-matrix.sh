@@ -47,6 +47,9 @@ WEIGHTED_TESTS=(
     traefik_patterns::traefik_weighted_sticky_follows_cohort_not_the_wrr_weights
     traefik_patterns::traefik_weighted_sticky_without_cohort_is_plain_wrr
     traefik_spoofing::traefik_spoof_forged_weighted_sticky_cookie_never_decides
+    traefik_sticky_watch::traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log
+    traefik_sticky_watch::traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log
+    traefik_sticky_watch::traefik_honouring_the_recipe_logs_no_warning
 )
 PATTERNS=("flat routers" "multi-layer" "weighted sticky")
 LISTS=(FLAT_TESTS MULTI_LAYER_TESTS WEIGHTED_TESTS)

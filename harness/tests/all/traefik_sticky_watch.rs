@@ -43,7 +43,7 @@ fn warnings_for(edits: Vec<(&'static str, String)>) -> Result<Vec<String>> {
 }
 
 #[test]
-fn traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log() -> Result<()> {
+pub fn traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log() -> Result<()> {
     let mut edits = vec![
         (
             "service: my-app-v1-prod\n",
@@ -71,7 +71,7 @@ fn traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log() -> Result
 }
 
 #[test]
-fn traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log() -> Result<()> {
+pub fn traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log() -> Result<()> {
     // The other hash than this Traefik's.
     // (Traefik 3.3.4+ routes an FNV value as a legacy one and rewrites
     // it; older Traefik ignores a SHA-256 one.)
@@ -100,7 +100,7 @@ fn traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log() -> Result<()
 }
 
 #[test]
-fn traefik_honouring_the_recipe_logs_no_warning() -> Result<()> {
+pub fn traefik_honouring_the_recipe_logs_no_warning() -> Result<()> {
     let warnings = warnings_for(weighted_for_this_traefik())?;
     assert!(warnings.is_empty(), "{warnings:#?}");
     Ok(())

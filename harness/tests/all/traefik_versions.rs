@@ -19,7 +19,9 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 
 use crate::support::traefik::{self, Binary, Version, repo_root, with_binary};
-use crate::{traefik_patterns, traefik_rollout, traefik_seed, traefik_spoofing};
+use crate::{
+    traefik_patterns, traefik_rollout, traefik_seed, traefik_spoofing, traefik_sticky_watch,
+};
 
 /// The versions this test runs (CI's, besides 3.7.15 on PATH).
 pub const CI_VERSIONS: [&str; 2] = ["3.3.3", "3.5.3"];
@@ -90,6 +92,13 @@ pub const PATTERNS: &[Pattern] = &[
             scenario!(traefik_patterns::traefik_weighted_sticky_follows_cohort_not_the_wrr_weights),
             scenario!(traefik_patterns::traefik_weighted_sticky_without_cohort_is_plain_wrr),
             scenario!(traefik_spoofing::traefik_spoof_forged_weighted_sticky_cookie_never_decides),
+            scenario!(
+                traefik_sticky_watch::traefik_overruling_wrong_child_names_is_a_warning_in_traefiks_log
+            ),
+            scenario!(
+                traefik_sticky_watch::traefik_overruling_the_wrong_hash_is_a_warning_in_traefiks_log
+            ),
+            scenario!(traefik_sticky_watch::traefik_honouring_the_recipe_logs_no_warning),
         ],
     },
 ];
