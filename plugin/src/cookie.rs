@@ -251,19 +251,6 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
     }
     let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
     let mut written = Written::default();
-    // A new visitor's usual line: `a=1; b=2` with none of the names. Every
-    // pair is kept as it stands and the replacements are appended, so the
-    // line is copied whole instead of pair by pair.
-    if let [line] = lines
-        && is_clean(line.as_ref())
-        && replacements
-            .iter()
-            .all(|(name, _)| lookup_token(lines, name) == Lookup::Missing)
-    {
-        out.extend_from_slice(line.as_ref());
-        written.append_missing(&mut out, replacements);
-        return out;
-    }
     for line in lines {
         let line = line.as_ref();
         // Kept pairs that stand `; `-separated in the line are copied as
@@ -308,6 +295,30 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
     out
 }
 
+/// [`rewrite`] when the caller knows that none of the replacements' names
+/// occurs in `lines` (a new visitor's cookies, looked up already): a clean
+/// line is copied whole with the pairs appended, without looking again.
+pub fn rewrite_absent<L: AsRef<[u8]>>(
+    lines: &[L],
+    replacements: &[(&[u8], Option<&[u8]>)],
+) -> Vec<u8> {
+    debug_assert!(
+        replacements
+            .iter()
+            .all(|(name, _)| lookup(lines, name) == Lookup::Missing)
+    );
+    if let [line] = lines
+        && is_clean(line.as_ref())
+        && replacements.iter().all(|(name, _)| is_plain(name))
+    {
+        let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
+        out.extend_from_slice(line.as_ref());
+        Written::default().append_missing(&mut out, replacements);
+        return out;
+    }
+    rewrite(lines, replacements)
+}
+
 /// Whether `line` is pairs joined by exactly `"; "`, with no separator or
 /// whitespace at either end or around a `;`: what [`rewrite`] would write
 /// for it, pair by pair, when it replaces none of them.
@@ -320,7 +331,7 @@ fn is_clean(line: &[u8]) -> bool {
     let mut from = 0;
     while let Some(offset) = find_byte(&line[from..], b';') {
         let at = from + offset;
-        // `at` > 0: the line does not start with `;`.
+        // `at` > 0 and `at` + 1 < len: the line neither starts nor ends with `;`.
         match (
             line.get(at.wrapping_sub(1)),
             line.get(at + 1),
@@ -567,6 +578,24 @@ mod tests {
                 vec![(&first, value.as_deref()), (b"b", Some(b"w"))];
             prop_assert_eq!(rewrite(&lines, &replacements), rewrite_pairs(&lines, &replacements));
             prop_assert_eq!(rewrite(&lines, &replacements[1..]), rewrite_pairs(&lines, &replacements[1..]));
+        }
+
+        /// `rewrite_absent` is `rewrite` wherever its promise holds.
+        #[test]
+        fn rewrite_absent_matches_the_definition_when_the_names_are_absent(
+            pairs in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'c'), Just(b'd'), Just(b'='), Just(b'x'), Just(b' '), Just(b'\t'), Just(b';')], 1..6),
+                0..8,
+            ),
+            joiner in prop_oneof![Just(&b"; "[..]), Just(&b"; "[..]), Just(&b";"[..]), Just(&b" ; "[..]), Just(&b";  "[..])],
+            second in proptest::option::of(Just(b"c=1; d=2".to_vec())),
+            value in prop_oneof![Just(Some(b"v".to_vec())), Just(None)],
+        ) {
+            let line = pairs.join(joiner);
+            let mut lines = vec![line];
+            lines.extend(second);
+            let replacements: Vec<(&[u8], Option<&[u8]>)> = vec![(b"a", value.as_deref()), (b"b", Some(b"w"))];
+            prop_assert_eq!(rewrite_absent(&lines, &replacements), rewrite_pairs(&lines, &replacements));
         }
 
         /// Lines as browsers write them (`; `-joined pairs), sometimes

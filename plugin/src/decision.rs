@@ -377,6 +377,8 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
     let name = config.variants[variant].name.as_bytes();
     let cohort_pair = (config.cookie_name.as_bytes(), Some(name));
     let mut dirty = !held.is_exactly(name);
+    // Whether no pair to replace is there (a new visitor's usual cookies).
+    let mut absent = held == Lookup::Missing;
     // A fixed pair of slots, not a Vec: every request passes here, and a
     // returning visitor should allocate nothing.
     let (replacements, used) = match &config.weighted_sticky_cookie {
@@ -387,6 +389,7 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
                 .as_deref()
                 .map(str::as_bytes);
             let found = cookie::lookup_token(lines, sticky.as_bytes());
+            absent &= found == Lookup::Missing;
             dirty |= match wanted {
                 Some(value) => !found.is_exactly(value),
                 // A variant without a weighted child: drop any (forged) sticky pair.
@@ -395,7 +398,14 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
             ([cohort_pair, (sticky.as_bytes(), wanted)], 2)
         }
     };
-    dirty.then(|| cookie::rewrite(lines, &replacements[..used]))
+    let replacements = &replacements[..used];
+    dirty.then(|| {
+        if absent {
+            cookie::rewrite_absent(lines, replacements)
+        } else {
+            cookie::rewrite(lines, replacements)
+        }
+    })
 }
 
 fn is_excluded<R: RequestView>(config: &Config, request: &mut Reads<'_, R>) -> bool {
