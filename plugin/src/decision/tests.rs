@@ -88,6 +88,47 @@ fn run(config: &Config, request: &mut FakeRequest) -> Decision {
     decide(config, request, &mut ids, || 1_700_000_000_000_000_000)
 }
 
+/// `n` new visitors (no cookie) under `config`, through one generator that
+/// advances from visitor to visitor, keyed three ways: by a one-off draw, by
+/// a configured key (`X-Id`, different for each) and by a generated visitor
+/// id. How many landed on each variant, and their reasons.
+///
+/// [`run`] starts a fresh generator each time, so without keys it makes the
+/// same one-off draw on every call: a loop of `run` is one trial repeated.
+fn newcomers(config: &Config, n: usize) -> (Vec<usize>, Vec<Reason>) {
+    let mut ids = IdGenerator::new(b"newcomers");
+    let mut keyed = config.clone();
+    keyed.keys = vec![KeySource::Header("X-Id".into())];
+    let mut with_ids = config.clone();
+    with_ids.visitor_cookie = Some("cohort_id".into());
+    let mut counts = vec![0; config.variants.len()];
+    let mut reasons = Vec::new();
+    for i in 0..n {
+        for (c, want) in [
+            (config, KeyUsed::OneOff),
+            (&keyed, KeyUsed::Configured(0)),
+            (&with_ids, KeyUsed::NewVisitorId),
+        ] {
+            let mut req = FakeRequest::get("/").header("X-Id", format!("user-{i}"));
+            let d = decide(c, &mut req, &mut ids, || i as u128);
+            assert_eq!(d.key, want);
+            counts[d.variant] += 1;
+            reasons.push(d.reason);
+        }
+    }
+    (counts, reasons)
+}
+
+/// `config` with every variant active, weights unchanged: where `newcomers`
+/// would land if the states were ignored.
+fn all_active(config: &Config) -> Config {
+    let mut c = config.clone();
+    for v in &mut c.variants {
+        v.state = State::Active;
+    }
+    c
+}
+
 fn name(config: &Config, d: &Decision) -> String {
     config.variants[d.variant].name.clone()
 }
@@ -229,11 +270,13 @@ fn a_disabled_variant_rolls_its_holders_back_to_the_default() {
     assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Rollback));
     assert!(d.set_cohort_cookie);
     assert_eq!(cookie_header(&d), "canary=v1");
-    // And nobody new lands there.
-    for i in 0..500 {
-        let mut req = FakeRequest::get("/").header("X-Id", format!("{i}"));
-        assert_eq!(run(&c, &mut req).variant, 0);
-    }
+    // And nobody new lands there: 3 x 300 different draws, of which some
+    // 180 would land on v2 were it left in the draw (the control).
+    let (counts, reasons) = newcomers(&c, 300);
+    assert_eq!(counts, [900, 0], "a newcomer on the disabled variant");
+    assert!(reasons.iter().all(|r| *r == Reason::Assigned));
+    let (control, _) = newcomers(&all_active(&c), 300);
+    assert!(control[1] > 100, "{control:?}");
 }
 
 /// Found by the `decision` fuzz target: with `reevaluate`, a rolled-back
@@ -288,10 +331,12 @@ fn a_drained_variant_keeps_its_holders_and_takes_nobody_new() {
     let d = run(&c, &mut FakeRequest::get("/").cookie("canary=v2"));
     assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Cookie));
     assert!(!d.set_cohort_cookie);
-    for _ in 0..300 {
-        let d = run(&c, &mut FakeRequest::get("/"));
-        assert_eq!(d.variant, 0);
-    }
+    // 3 x 300 different draws, of which some 450 would land on v2 were it
+    // left in the draw (the control).
+    let (counts, _) = newcomers(&c, 300);
+    assert_eq!(counts, [900, 0], "a newcomer on the drained variant");
+    let (control, _) = newcomers(&all_active(&c), 300);
+    assert!(control[1] > 300, "{control:?}");
 }
 
 #[test]
