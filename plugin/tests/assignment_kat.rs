@@ -1,0 +1,178 @@
+//! Known answers for the assignment formula and the sticky values, computed
+//! outside Rust by `testdata/assignment-kat.py` (Python's hashlib and math)
+//! and committed as `testdata/assignment-kat.json`.
+//!
+//! Every other prediction of a cohort in the suite calls `bucket_of`, the
+//! code under test; this one pins the documented formula itself: the
+//! length prefixes, `((h >> 11) + 1) / 2^53`, `-ln(u) / w`, the lowest
+//! score winning, only active variants with weight taking part, the
+//! default when none has weight, and the configuration's percentages read
+//! as basis points.
+
+// Test code may fail loudly: a panic is how a test reports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use cohort::Config;
+use cohort::bucket::{self, Candidate, StickyHash};
+use cohort::config::State;
+use cohort::decision::bucket_of;
+use serde_json::Value;
+
+fn kat() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/assignment-kat.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+fn u64_of(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+fn key_of(row: &Value) -> Vec<u8> {
+    hex_bytes(str_of(row, "key_hex"))
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    let digit = |b: u8| char::from(b).to_digit(16).expect("hex") as u8;
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
+        .collect()
+}
+
+fn state_of(name: &str) -> State {
+    match name {
+        "active" => State::Active,
+        "drained" => State::Drained,
+        "disabled" => State::Disabled,
+        other => panic!("state {other:?}"),
+    }
+}
+
+/// `draw` is exactly `m / 2^53`, and within 1e-15 of Python's float.
+#[track_caller]
+fn check_draw(seed: &str, variant: &str, key: &[u8], row: &Value) {
+    let got = bucket::draw(seed.as_bytes(), variant, key);
+    let m = u64_of(row, "m");
+    assert_eq!(m, (u64_of(row, "h") >> 11) + 1, "{row}");
+    let exact = m as f64 / (1u64 << 53) as f64;
+    assert_eq!(
+        got.to_bits(),
+        exact.to_bits(),
+        "draw({seed:?}, {variant:?}, {key:?})"
+    );
+    let python = row["u"].as_f64().expect("u");
+    assert!(
+        (got - python).abs() <= 1e-15,
+        "draw({seed:?}, {variant:?}, {key:?}) = {got:e}, Python {python:e}"
+    );
+}
+
+#[test]
+fn draws_and_winners_match_the_independent_computation() {
+    let kat = kat();
+    let cases = kat["assignments"].as_array().expect("assignments");
+    assert!(cases.len() >= 8);
+    let (mut keys, mut three_or_more) = (0, 0);
+    for case in cases {
+        let name = str_of(case, "name");
+        let seed = str_of(case, "seed");
+        let variants = case["variants"].as_array().expect("variants");
+        three_or_more += usize::from(variants.len() >= 3);
+        let default = u64_of(case, "default") as usize;
+
+        // The configuration says the same in percentages.
+        let config = Config::from_value(&case["config"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.seed, seed, "{name}");
+        assert_eq!(config.default, default, "{name}");
+        assert_eq!(config.variants.len(), variants.len(), "{name}");
+        for (v, want) in config.variants.iter().zip(variants) {
+            assert_eq!(v.name, str_of(want, "name"), "{name}");
+            assert_eq!(u64::from(v.weight), u64_of(want, "weight_bp"), "{name}");
+            assert_eq!(v.state, state_of(str_of(want, "state")), "{name}");
+        }
+        let active: Vec<Candidate> = config
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.state == State::Active)
+            .map(|(index, v)| Candidate {
+                index,
+                name: &v.name,
+                weight: v.weight,
+            })
+            .collect();
+
+        for row in case["keys"].as_array().expect("keys") {
+            keys += 1;
+            let key = key_of(row);
+            let draws = row["draws"].as_array().expect("draws");
+            assert_eq!(draws.len(), variants.len());
+            for (d, v) in draws.iter().zip(variants) {
+                assert_eq!(str_of(d, "variant"), str_of(v, "name"));
+                check_draw(seed, str_of(d, "variant"), &key, d);
+            }
+            let winner = row["winner"]
+                .as_str()
+                .map(|w| config.variant_named(w.as_bytes()).expect("a variant"));
+            assert_eq!(
+                bucket::assign(seed.as_bytes(), &key, active.iter().copied()),
+                winner,
+                "{name}: assign for key {row}"
+            );
+            let expected = str_of(row, "bucket_of");
+            assert_eq!(
+                config.variants[bucket_of(&config, &key)].name,
+                expected,
+                "{name}: bucket_of for key {}",
+                row["key_hex"]
+            );
+        }
+    }
+    assert!(keys >= 40, "{keys}");
+    assert!(three_or_more >= 3, "{three_or_more}");
+}
+
+#[test]
+fn field_boundaries_are_length_prefixed() {
+    let kat = kat();
+    let rows = kat["boundary_draws"].as_array().expect("boundary_draws");
+    for row in rows {
+        check_draw(
+            str_of(row, "seed"),
+            str_of(row, "variant"),
+            &key_of(row),
+            row,
+        );
+    }
+    // ("ab", "c") and ("a", "bc") concatenate alike: only the prefixes part them.
+    assert_ne!(u64_of(&rows[0], "m"), u64_of(&rows[1], "m"));
+}
+
+#[test]
+fn sticky_values_match_the_independent_computation() {
+    let kat = kat();
+    let rows = kat["sticky"].as_array().expect("sticky");
+    assert!(rows.len() >= 8);
+    for row in rows {
+        let name = str_of(row, "name");
+        assert_eq!(
+            StickyHash::Sha256.value(name),
+            str_of(row, "sha256"),
+            "{name}"
+        );
+        assert_eq!(bucket::traefik_sticky_value(name), str_of(row, "sha256"));
+        assert_eq!(StickyHash::Fnv.value(name), str_of(row, "fnv"), "{name}");
+    }
+}

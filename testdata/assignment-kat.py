@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Known answers for Cohort's assignment formula, computed without Rust.
+
+Run `python3 testdata/assignment-kat.py > testdata/assignment-kat.json`.
+Only the standard library (hashlib, math, json): nothing here shares code
+with the plugin, so `plugin/tests/assignment_kat.rs` checks the plugin
+against the formula as documented (README, plugin/src/bucket.rs), not
+against itself.
+
+The formula (weighted rendezvous hashing):
+
+    h   = first 8 bytes, big-endian, of
+          SHA-256(u32be(len(seed)) || seed || u32be(len(v)) || v || key)
+    u_v = ((h >> 11) + 1) / 2**53                    in (0, 1]
+    winner = argmin over the ACTIVE variants with weight > 0 of
+             -ln(u_v) / w_v                          (w_v in basis points)
+
+and `bucket_of` is the winner, or the default variant when no active
+variant has weight. Drained and disabled variants take no part in the draw
+(their weights still count towards the configuration's 100 %).
+
+Also Traefik's sticky-cookie values for a weighted child `name`: the first
+16 hex digits of SHA-256(name) (Traefik >= 3.3.4) and FNV-1 (not 1a) 64-bit
+as Go's `%x` (no leading zeros; Traefik < 3.3.4).
+"""
+
+import hashlib
+import json
+import math
+import struct
+
+FULL = 10_000  # basis points
+
+
+def draw(seed: bytes, variant: bytes, key: bytes):
+    """(h, m, u) with u = m / 2**53 and m = (h >> 11) + 1."""
+    data = (
+        struct.pack(">I", len(seed)) + seed + struct.pack(">I", len(variant)) + variant + key
+    )
+    h = int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
+    m = (h >> 11) + 1
+    return h, m, m / 2.0**53
+
+
+def winner(seed: bytes, key: bytes, variants):
+    """The index of the winning variant, or None when none has weight."""
+    best = None
+    for i, v in enumerate(variants):
+        if v["state"] != "active" or v["weight_bp"] == 0:
+            continue
+        _, _, u = draw(seed, v["name"].encode(), key)
+        score = -math.log(u) / v["weight_bp"]
+        if best is None or score < best[0]:
+            best = (score, i)
+    return None if best is None else best[1]
+
+
+def fnv1_64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = (h * 0x100000001B3) % 2**64
+        h ^= b
+    return h
+
+
+def percent(bp: int) -> str:
+    """Basis points as the configuration's percentage string."""
+    return f"{bp // 100}" if bp % 100 == 0 else f"{bp // 100}.{bp % 100:02d}"
+
+
+def variant(name, bp, state="active"):
+    return {"name": name, "weight_bp": bp, "state": state}
+
+
+# (name, seed, variants, default index, keys). Keys are bytes.
+CASES = [
+    (
+        "canary 10 % (the testData seed)",
+        "checkout-2026",
+        [variant("v1", 9_000), variant("v2", 1_000)],
+        0,
+        [b"u123", b"alice", b"bob", b"203.0.113.7", b"", b"user-2", b"user-4",
+         b"user-7", b"user-22", b"0123456789abcdef0123456789abcdef"],
+    ),
+    (
+        "three ways 50/30/20",
+        "fuzz-2",
+        [variant("a", 5_000), variant("b", 3_000), variant("c", 2_000)],
+        0,
+        [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7", b"jos\xc3\xa9",
+         b"\x00\xff\x01binary", b"x" * 100],
+    ),
+    (
+        "edge: 0.01 % against 99.99 %",
+        "edge",
+        [variant("v1", 9_999), variant("v2", 1)],
+        0,
+        # key-3845 is the first key-N that the 0.01 % wins.
+        [b"a", b"b", b"c", b"key-3844", b"key-3845"],
+    ),
+    (
+        "edge: a zero weight never wins",
+        "zero",
+        [variant("v1", 0), variant("v2", 10_000)],
+        1,
+        [b"a", b"b", b"c"],
+    ),
+    (
+        "edge: the default at 100 %, the others at 0",
+        "all-default",
+        [variant("stable", 10_000), variant("canary", 0), variant("beta", 0)],
+        0,
+        [b"a", b"b"],
+    ),
+    (
+        "drained and disabled variants are left out of the draw",
+        "states",
+        [variant("v1", 5_000), variant("v2", 3_000, "drained"),
+         variant("v3", 2_000), variant("v4", 0, "disabled")],
+        0,
+        [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5"],
+    ),
+    (
+        "no active variant has weight: the default",
+        "nobody",
+        [variant("v1", 0), variant("v2", 10_000, "drained")],
+        0,
+        [b"a", b"b"],
+    ),
+    (
+        "a default that is not the first, four variants",
+        "abn-2026-05",
+        [variant("control", 2_500), variant("red", 2_500),
+         variant("green", 2_500), variant("blue", 2_500)],
+        2,
+        [b"visitor-1", b"visitor-2", b"visitor-3", b"visitor-4", b"visitor-5"],
+    ),
+    (
+        "a long seed (the hashed input spans two SHA-256 blocks)",
+        "s" * 70,
+        [variant("v1", 7_000), variant("v2", 3_000)],
+        0,
+        [b"a", b"b", b"c"],
+    ),
+]
+
+# Field boundaries: each pair would hash the same without the length
+# prefixes (seed "ab" + variant "c" vs seed "a" + variant "bc").
+BOUNDARY_DRAWS = [
+    ("ab", "c", b"k"),
+    ("a", "bc", b"k"),
+    ("", "v1", b"k"),
+    ("v1", "", b"k"),
+    ("seed", "v1", b""),
+]
+
+STICKY_NAMES = ["v1", "v2", "app-v1@file", "app-v2@file", "canary-v2@kubernetescrd",
+                "abc", "a", "", "s196000"]
+
+
+def config_json(seed, variants, default):
+    items = []
+    for i, v in enumerate(variants):
+        item = {"name": v["name"], "weight": percent(v["weight_bp"])}
+        if v["state"] != "active":
+            item["state"] = v["state"]
+        if i == default and default != 0:
+            item["default"] = "true"
+        items.append(item)
+    return {"seed": seed, "variants": items}
+
+
+def key_entry(key: bytes):
+    entry = {"key_hex": key.hex()}
+    try:
+        entry["key"] = key.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    return entry
+
+
+def main():
+    cases = []
+    for name, seed, variants, default, keys in CASES:
+        seed_b = seed.encode()
+        rows = []
+        for key in keys:
+            draws = []
+            for v in variants:
+                h, m, u = draw(seed_b, v["name"].encode(), key)
+                draws.append({"variant": v["name"], "h": h, "m": m, "u": u})
+            w = winner(seed_b, key, variants)
+            row = key_entry(key)
+            row["draws"] = draws
+            row["winner"] = None if w is None else variants[w]["name"]
+            row["bucket_of"] = variants[default if w is None else w]["name"]
+            rows.append(row)
+        cases.append({
+            "name": name,
+            "seed": seed,
+            "variants": variants,
+            "default": default,
+            "config": config_json(seed, variants, default),
+            "keys": rows,
+        })
+    boundary = []
+    for seed, v, key in BOUNDARY_DRAWS:
+        h, m, u = draw(seed.encode(), v.encode(), key)
+        row = {"seed": seed, "variant": v}
+        row.update(key_entry(key))
+        row.update({"h": h, "m": m, "u": u})
+        boundary.append(row)
+    sticky = [
+        {
+            "name": n,
+            "sha256": hashlib.sha256(n.encode()).hexdigest()[:16],
+            "fnv": format(fnv1_64(n.encode()), "x"),
+        }
+        for n in STICKY_NAMES
+    ]
+    out = {
+        "generated_by": "python3 testdata/assignment-kat.py > testdata/assignment-kat.json",
+        "formula": "u_v = ((h >> 11) + 1) / 2^53, h = first 8 bytes big-endian of "
+                   "SHA-256(u32be(len(seed)) seed u32be(len(v)) v key); "
+                   "winner = argmin over active variants with weight > 0 of -ln(u_v) / w_v",
+        "assignments": cases,
+        "boundary_draws": boundary,
+        "sticky": sticky,
+    }
+    print(json.dumps(out, indent=1, ensure_ascii=True))
+
+
+if __name__ == "__main__":
+    main()
