@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod crowd;
+pub mod formula;
 pub mod guests;
 pub mod recipes;
 pub mod soak;

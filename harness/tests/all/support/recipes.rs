@@ -161,10 +161,11 @@ pub fn cohort_value(dynamic: &str, middleware: &str) -> Result<Value> {
     .clone())
 }
 
-/// The cohort Cohort gives stable key `key` under `config`.
+/// The cohort Cohort gives stable key `key` under `config`, by the
+/// documented formula written out in [`super::formula`] (checked against
+/// Python's answers), not by the plugin's own `bucket_of`.
 pub fn predicted(config: &Config, key: &str) -> String {
-    let index = ::cohort::decision::bucket_of(config, key.as_bytes());
-    config.variants[index].name.clone()
+    super::formula::cohort_of(config, key.as_bytes())
 }
 
 /// `count` of each value, sorted.

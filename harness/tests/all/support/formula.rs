@@ -1,0 +1,100 @@
+//! The assignment formula as documented (README, `plugin/src/bucket.rs`),
+//! written again here from the text and checked against the answers
+//! Python's hashlib computed (`testdata/assignment-kat.py`), so that the
+//! end-to-end tests predict every cohort without calling the code under
+//! test (`cohort::decision::bucket_of`).
+//!
+//! ```text
+//! h   = first 8 bytes, big-endian, of
+//!       SHA-256(u32be(len(seed)) seed u32be(len(v)) v key)
+//! u_v = ((h >> 11) + 1) / 2^53
+//! the cohort = argmin over the active variants with weight > 0 of
+//!              -ln(u_v) / weight_v, else the default variant
+//! ```
+
+use ::cohort::Config;
+use ::cohort::config::State;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `u_v` for one (seed, variant, key).
+pub fn draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
+    let mut input = Vec::with_capacity(8 + seed.len() + variant.len() + key.len());
+    input.extend_from_slice(
+        &u32::try_from(seed.len())
+            .expect("a short seed")
+            .to_be_bytes(),
+    );
+    input.extend_from_slice(seed);
+    input.extend_from_slice(
+        &u32::try_from(variant.len())
+            .expect("a short name")
+            .to_be_bytes(),
+    );
+    input.extend_from_slice(variant);
+    input.extend_from_slice(key);
+    let digest = Sha256::digest(&input);
+    let h = digest[..8]
+        .iter()
+        .fold(0u64, |h, &b| (h << 8) | u64::from(b));
+    ((h >> 11) + 1) as f64 / 9_007_199_254_740_992.0 // 2^53
+}
+
+/// The index of the variant `key` falls into under `config`.
+pub fn cohort_index(config: &Config, key: &[u8]) -> usize {
+    let mut best: Option<(f64, usize)> = None;
+    for (i, v) in config.variants.iter().enumerate() {
+        if v.state != State::Active || v.weight == 0 {
+            continue;
+        }
+        let score =
+            -draw(config.seed.as_bytes(), v.name.as_bytes(), key).ln() / f64::from(v.weight);
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, i));
+        }
+    }
+    best.map_or(config.default, |(_, i)| i)
+}
+
+/// The name of the variant `key` falls into under `config`.
+pub fn cohort_of(config: &Config, key: &[u8]) -> String {
+    config.variants[cohort_index(config, key)].name.clone()
+}
+
+#[test]
+fn the_formula_here_gives_the_answers_python_gave() {
+    let text = super::testdata("assignment-kat.json").unwrap();
+    let kat: Value = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for case in kat["assignments"].as_array().unwrap() {
+        let config = Config::from_value(&case["config"]).unwrap();
+        let seed = case["seed"].as_str().unwrap();
+        for row in case["keys"].as_array().unwrap() {
+            let digit = |b: u8| char::from(b).to_digit(16).unwrap() as u8;
+            let key: Vec<u8> = row["key_hex"]
+                .as_str()
+                .unwrap()
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
+                .collect();
+            for d in row["draws"].as_array().unwrap() {
+                let m = d["m"].as_u64().unwrap();
+                let got = draw(
+                    seed.as_bytes(),
+                    d["variant"].as_str().unwrap().as_bytes(),
+                    &key,
+                );
+                assert_eq!(got, m as f64 / 9_007_199_254_740_992.0, "{d}");
+            }
+            assert_eq!(
+                cohort_of(&config, &key),
+                row["bucket_of"].as_str().unwrap(),
+                "{}: {row}",
+                case["name"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked}");
+}
