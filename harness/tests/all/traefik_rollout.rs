@@ -9,10 +9,13 @@
 //! cohort is also predicted natively from the config Traefik runs; under
 //! `keep` they draw once and the cohort cookie alone keeps them.
 //!
-//! The share of stable users a 10 → 30 % ramp moves with `reevaluate` is
-//! (30 − 10) / (100 − 10) = 2/9: each stable user moves independently with
-//! that probability (monotonic rendezvous hashing), so the count is
-//! Binomial(stable users, 2/9), checked within 4.5 sd.
+//! Under `reevaluate` each user's cohort before and after a 10 → 30 % ramp
+//! is predicted from their visitor id by the formula, written out
+//! independently of the plugin (`support::formula`, checked against
+//! Python's answers): every move is checked one by one. The share moved,
+//! (30 − 10) / (100 − 10) = 2/9 of the stable users (monotonic rendezvous
+//! hashing), is then a check on the formula: Binomial(stable users, 2/9)
+//! within 4.5 sd.
 
 use anyhow::Result;
 
@@ -78,15 +81,26 @@ pub fn traefik_rollout_ramp_with_reevaluate_moves_only_stable_users() -> Result<
         "file/multi-layer.yml",
         &[stickiness("reevaluate"), canary("30")],
     )?;
-    let cohort = cohort_config(&at_30, "cohort")?;
+    let (cohort_10, cohort) = (
+        cohort_config(&at_10, "cohort")?,
+        cohort_config(&at_30, "cohort")?,
+    );
     traefik.update_dynamic(&at_30)?;
     let after = visit_all(&browsers)?;
 
+    // Each user's cohort before and after, predicted from their visitor id
+    // by the formula (support::formula, pinned by Python's answers): exactly
+    // who moves is known, so a plugin that re-drew stable users, or moved
+    // any but these, fails however the count comes out.
     let (mut stable, mut moved_up, mut moved_down, mut mispredicted) = (0, 0, 0, 0);
+    let mut predicted_moves = 0;
     for ((browser, before), now) in browsers.iter().zip(&firsts).zip(&after) {
-        if predicted(&cohort, &browser.id()?) != now.version {
+        let id = browser.id()?;
+        let (was, will) = (predicted(&cohort_10, &id), predicted(&cohort, &id));
+        if was != before.version || will != now.version {
             mispredicted += 1;
         }
+        predicted_moves += usize::from(was != will);
         match (before.version.as_str(), now.version.as_str()) {
             ("v1", "v2") => {
                 moved_up += 1;
@@ -114,6 +128,7 @@ pub fn traefik_rollout_ramp_with_reevaluate_moves_only_stable_users() -> Result<
     );
     assert_eq!(stable + moved_up, stable_before);
     assert_eq!((moved_down, mispredicted), (0, 0));
+    assert_eq!(moved_up, predicted_moves);
     assert_binomial(
         "stable users moved",
         moved_up,
