@@ -245,8 +245,10 @@ fn keyed(canary_percent: u32) -> Value {
 
 #[test]
 fn the_same_key_gets_the_same_cohort_on_every_replica() {
-    // Two replicas: separate loads, nothing shared.
-    let (a, b) = (cohort(keyed(30)), cohort(keyed(30)));
+    // Two replicas: two separate loads (not `cohort`, which shares one
+    // `Guest` per configuration), each booted at its own instant.
+    let replica = || cohort_with(keyed(30), HostOptions::traefik());
+    let (a, b) = (replica(), replica());
     let mut canaries = 0;
     for user in 0..300 {
         let ca = cohort_of_user(&a, user);
@@ -283,31 +285,47 @@ fn with_reevaluate_cookie_holders_follow_a_ramp_down() {
         })
     };
     let (at50, at0) = (cohort(config(50)), cohort(config(0)));
-    let user = |guest: &Guest, cookie: &str| {
+    let user = |guest: &Guest, id: &str, cookie: &str| {
         send(
             guest,
             Request::get("/")
-                .header("X-User-Id", "user-7")
+                .header("X-User-Id", id)
                 .header("Cookie", cookie),
         )
     };
-    let held = user(&at50, "").cohort().to_owned();
-    // At 0 % every canary holder is moved back, and told so.
-    let v = user(&at0, &format!("canary={held}"));
-    assert_eq!((v.cohort(), v.reason()), ("v1", "reevaluated"));
-    if held == "v2" {
-        assert_eq!(v.set_cookie_value("canary"), Some("v1"));
-    } else {
-        assert!(v.set_cookies().is_empty());
+    // Users assigned at 50 %, then back after the ramp down to 0 % holding
+    // the cookie they were given: both kinds of holder, several of each.
+    let (mut canary_holders, mut stable_holders) = (0, 0);
+    for i in 0..12 {
+        let id = format!("user-{i}");
+        let first = user(&at50, &id, "");
+        let held = first.cohort().to_owned();
+        assert_eq!(first.set_cookie_value("canary"), Some(held.as_str()));
+        let v = user(&at0, &id, &format!("canary={held}"));
+        assert_eq!((v.cohort(), v.reason()), ("v1", "reevaluated"), "{id}");
+        assert_eq!(v.backend_cookie(), "canary=v1", "{id}");
+        if held == "v2" {
+            // A canary holder moves back, and is told so.
+            assert_eq!(
+                v.set_cookies(),
+                [default_set_cookie("canary", "v1")],
+                "{id}"
+            );
+            canary_holders += 1;
+        } else {
+            // A stable holder is where it belongs: nothing written.
+            assert_eq!(held, "v1");
+            assert!(v.set_cookies().is_empty(), "{id}");
+            stable_holders += 1;
+        }
     }
+    // Both kinds, as the formula says (computed as in
+    // testdata/assignment-kat.py, seed `cohort`): user-2, -8, -9, -10 and
+    // -11 on v2 at 50 %, the other seven on v1.
+    assert_eq!((canary_holders, stable_holders), (5, 7));
     // `keep` (the default) would not have moved them.
     let keep = cohort(keyed(0));
-    let v = send(
-        &keep,
-        Request::get("/")
-            .header("X-User-Id", "user-7")
-            .header("Cookie", "canary=v2"),
-    );
+    let v = user(&keep, "user-7", "canary=v2");
     assert_eq!(v.cohort(), "v2");
 }
 
