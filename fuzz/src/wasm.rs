@@ -144,3 +144,70 @@ pub fn run(guest: &Guest, cfg: &FuzzConfig, r: &FuzzRequest) -> Result<Outcome, 
         cookie_lines: cookie_lines.iter().map(|l| l.to_vec()).collect(),
     })
 }
+
+/// The same client's next request after `outcome`, as a browser sends it:
+/// each cookie the response set (the cohort, a new visitor id) replaces
+/// every pair of that name, the other pairs kept in order in one `Cookie`
+/// line; everything else unchanged. Built from the pairs the checks split
+/// (`checks::cookie_pairs`), not from the plugin's cookie code.
+pub fn next_request(cfg: &FuzzConfig, r: &FuzzRequest, outcome: &Outcome) -> FuzzRequest {
+    let seen = as_seen_by_guest(r);
+    let mut set: Vec<(&[u8], &[u8])> = Vec::new();
+    if outcome.set_cohort {
+        set.push((cfg.cookie.as_bytes(), &outcome.cohort));
+    }
+    if let (Some(name), Some(id)) = (cfg.visitor, &outcome.visitor) {
+        set.push((name.as_bytes(), id));
+    }
+    if set.is_empty() {
+        return seen;
+    }
+    let lines = seen.header_values(b"Cookie");
+    let kept = checks::cookie_pairs(&lines)
+        .into_iter()
+        .filter(|(n, _)| !set.iter().any(|(s, _)| s == n));
+    let mut line = Vec::new();
+    for (name, value) in kept.chain(set.iter().copied()) {
+        if !line.is_empty() {
+            line.extend_from_slice(b"; ");
+        }
+        line.extend_from_slice(name);
+        line.push(b'=');
+        line.extend_from_slice(value);
+    }
+    let mut next = seen;
+    next.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case(b"Cookie"));
+    next.headers.push((b"Cookie".to_vec(), line));
+    next
+}
+
+/// [`run`], then the same client's [`next_request`]: the returning visitor
+/// must keep the cohort and be sent no cookie again. A single request can
+/// never show a bug of two (a holder moved on one request and again on the
+/// next: `fuzz/corpus/*/reevaluate-rollback-moved-twice`).
+pub fn run_returning(
+    guest: &Guest,
+    cfg: &FuzzConfig,
+    r: &FuzzRequest,
+) -> Result<(Outcome, Outcome), String> {
+    let first = run(guest, cfg, r)?;
+    let next = next_request(cfg, r, &first);
+    let second = run(guest, cfg, &next).map_err(|e| format!("the next request: {e}"))?;
+    if second.cohort != first.cohort {
+        return Err(format!(
+            "the next request moved from {:?} ({:?}) to {:?} ({:?})",
+            String::from_utf8_lossy(&first.cohort),
+            first.reason,
+            String::from_utf8_lossy(&second.cohort),
+            second.reason
+        ));
+    }
+    if second.set_cohort || second.visitor.is_some() {
+        return Err(format!(
+            "the next request is sent a cookie again ({:?}, after {:?})",
+            second.reason, first.reason
+        ));
+    }
+    Ok((first, second))
+}

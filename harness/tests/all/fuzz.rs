@@ -80,13 +80,37 @@ fn the_request_corpora_replay_cleanly_through_the_wasm_under_every_config() {
         };
         for (index, (cfg, guest)) in CONFIGS.iter().zip(guests()).enumerate() {
             runs += 1;
-            if let Err(e) = wasm::run(guest, cfg, &request) {
+            // The request, then the same client's next one carrying what
+            // the response set, as the `decision` target checks natively.
+            if let Err(e) = wasm::run_returning(guest, cfg, &request) {
                 failures.push(format!("{name} under config {index}: {e}"));
             }
         }
     }
     assert!(runs >= 40, "only {runs} runs");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The reproducer of the two-request bug is replayed as the two requests
+/// it needs, under the configuration it was found in: a holder of the
+/// disabled variant, with a stable key, rolled back on the first request
+/// and left where it is (re-evaluated, nothing written) on the second.
+#[test]
+fn the_moved_twice_reproducer_replays_as_two_requests() {
+    let (_, bytes) = corpus("decision")
+        .into_iter()
+        .find(|(name, _)| name.ends_with("/reevaluate-rollback-moved-twice"))
+        .expect("the reproducer is in the corpus");
+    let request = FuzzRequest::parse(&bytes).expect("a request");
+    let index = request.config_index(CONFIGS.len());
+    let cfg = &CONFIGS[index];
+    let (first, second) = wasm::run_returning(&guests()[index], cfg, &request)
+        .unwrap_or_else(|e| panic!("config {index}: {e}"));
+    if cfg.debug_header.is_some() {
+        assert_eq!(first.reason.as_deref(), Some("rollback"), "{first:?}");
+        assert_eq!(second.reason.as_deref(), Some("reevaluated"), "{second:?}");
+    }
+    assert!(first.set_cohort, "{first:?}");
 }
 
 /// The checks themselves catch what they are for (a guest that forwarded a
