@@ -359,7 +359,11 @@ mod tests {
     #[test]
     fn a_deployment_has_distinct_pods_and_frees_its_ports_on_drop() {
         let deployment = Deployment::start("canary-v1", 3).expect("start");
-        let hostnames: Vec<_> = deployment.pods().iter().map(Pod::hostname).collect();
+        let hostnames: Vec<String> = deployment
+            .pods()
+            .iter()
+            .map(|p| p.hostname().to_owned())
+            .collect();
         assert_eq!(hostnames, ["canary-v1-0", "canary-v1-1", "canary-v1-2"]);
         let addrs: Vec<_> = deployment.pods().iter().map(Pod::addr).collect();
         for pod in deployment.pods() {
@@ -368,18 +372,38 @@ mod tests {
         }
         assert!(deployment.pod("canary-v1-2").is_some());
         drop(deployment);
-        for addr in addrs {
-            // The port is free again once the pod is gone.
+        for (addr, hostname) in addrs.into_iter().zip(hostnames) {
+            // The port is free again once the pod is gone. Another test may
+            // bind the freed port at once (port 0 hands it out again), so
+            // "someone else answers there" counts as freed too: what may
+            // not happen is our pod still answering.
             let mut freed = false;
             for _ in 0..200 {
-                if TcpListener::bind(addr).is_ok() {
+                if released(addr, &hostname) {
                     freed = true;
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            assert!(freed, "{addr} still in use after drop");
+            assert!(freed, "{addr} still served by {hostname} after drop");
         }
+    }
+
+    /// Whether the pod `hostname` no longer holds `addr`: the port binds,
+    /// or refuses connections, or whoever answers there is not that pod.
+    fn released(addr: SocketAddr, hostname: &str) -> bool {
+        if TcpListener::bind(addr).is_ok() {
+            return true;
+        }
+        let timeout = std::time::Duration::from_millis(500);
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+            return true;
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        !response.contains(&format!("Hostname: {hostname}\n"))
     }
 
     #[test]

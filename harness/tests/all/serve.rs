@@ -213,14 +213,78 @@ fn a_trap_is_a_500_with_the_error_and_a_dead_upstream_a_502() {
     assert_eq!(proxy.stats().guest_errors(), 1);
     drop(proxy);
 
-    // A port nobody listens on: bind one, then free it.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", free.local_addr().unwrap());
-    drop(free);
-    let proxy = start(cohort(), &dead);
+    // A dead upstream: a port we hold for the whole test (so nobody else
+    // can take it and answer) whose every connection is dropped unanswered,
+    // as by a pod that crashes on each request.
+    let dead = DeadUpstream::start();
+    let proxy = start(cohort(), &dead.url());
     let response = Visitor::new(&proxy.url()).get("/").unwrap();
     assert_eq!(response.status, 502, "{}", response.body);
     // The guest's own cookie still goes out with Traefik-style 502.
     assert!(response.set_cookie("canary").unwrap().is_some());
     assert_eq!(proxy.stats().upstream_errors(), 1);
+    assert!(
+        dead.dropped() >= 1,
+        "the proxy never reached the dead upstream"
+    );
+}
+
+/// A listener on a port of its own (bound to port 0, kept until dropped)
+/// that closes every connection without a byte of answer.
+struct DeadUpstream {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DeadUpstream {
+    fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (thread_stop, thread_dropped) = (stop.clone(), dropped.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if thread_stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(stream) = stream {
+                    // Read what the proxy sent, so closing is a clean EOF
+                    // for it rather than a reset racing its write.
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                    let _ = (&stream).read(&mut [0; 4096]);
+                    drop(stream);
+                    thread_dropped.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        DeadUpstream {
+            addr,
+            stop,
+            dropped,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for DeadUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop; it sees `stop` and returns.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
