@@ -16,9 +16,13 @@
 //!    a freshly generated visitor id when ids are kept (`visitorCookie`);
 //!    without one, a one-off weighted draw.
 //!
-//! The request is read through [`RequestView`] so that the adapter reads
-//! from the host only what a decision needs: a returning visitor costs one
-//! header read.
+//! [`decide`] is that list: one function per rule (`excluded`,
+//! `overridden`, `cookie_holder`, `bucketed`), tried in order, after one
+//! shortcut that changes no outcome (`kept_holder`). The request is read
+//! through [`RequestView`] so that the adapter reads from the host only what
+//! a decision needs, each value once: a returning visitor without an
+//! override configured costs one header read. [`Decision::writes`] is
+//! every write that follows, so the adapter only performs them.
 
 use std::fmt;
 
@@ -136,7 +140,47 @@ pub struct Decision {
     pub visitor_set_cookie: Option<Vec<u8>>,
 }
 
+/// Every write a decision calls for, in the order the adapter makes them:
+/// the request's headers before next (so routers and services after
+/// Cohort see them), then the response's (written before next too: they
+/// go straight to Traefik's response writer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writes<'d> {
+    /// The request's new `Cookie` header (`set`: it replaces every line).
+    pub request_cookie: Option<&'d [u8]>,
+    /// The cohort request header and its value (`set`: a client's copy
+    /// never survives).
+    pub cohort_header: Option<(&'d str, &'d str)>,
+    /// `Set-Cookie` values to add (never set: Traefik's own sticky
+    /// `Set-Cookie` shares the header), in order: the cohort, the visitor id.
+    pub set_cookies: [Option<&'d [u8]>; 2],
+    /// The debug response header and its value, `v2; reason=cookie`.
+    pub debug_header: Option<(&'d str, String)>,
+}
+
 impl Decision {
+    /// What to write for this decision under `config`.
+    #[inline]
+    pub fn writes<'d>(&'d self, config: &'d Config) -> Writes<'d> {
+        let variant = &config.variants[self.variant];
+        Writes {
+            request_cookie: self.cookie_header.as_deref(),
+            cohort_header: config
+                .header
+                .as_deref()
+                .map(|header| (header, variant.name.as_str())),
+            set_cookies: [
+                self.set_cohort_cookie
+                    .then_some(variant.set_cookie.as_slice()),
+                self.visitor_set_cookie.as_deref(),
+            ],
+            debug_header: config
+                .debug_header
+                .as_deref()
+                .map(|header| (header, format!("{}; reason={}", variant.name, self.reason))),
+        }
+    }
+
     /// One line for the debug log.
     pub fn describe(&self, config: &Config) -> String {
         let key = match self.key {
@@ -165,6 +209,8 @@ struct Reads<'r, R: RequestView> {
     request: &'r mut R,
     uri: Option<R::Bytes>,
     source_addr: Option<R::Bytes>,
+    /// The override, once asked: the shortcut and rule 2 both ask.
+    forced: Option<Option<(usize, bool)>>,
 }
 
 impl<R: RequestView> Reads<'_, R> {
@@ -186,13 +232,55 @@ impl<R: RequestView> Reads<'_, R> {
             .get_or_insert_with(|| request.source_addr());
         addr.as_ref()
     }
+    /// The forced variant and whether to persist it ([`override_choice`]),
+    /// read from the request once.
+    fn forced(&mut self, config: &Config) -> Option<(usize, bool)> {
+        if let Some(forced) = self.forced {
+            return forced;
+        }
+        let forced = override_choice(config, self);
+        self.forced = Some(forced);
+        forced
+    }
 }
 
 /// How much of each `Cookie` line goes into a new visitor id: with one line
 /// the id's input then fits two SHA-256 blocks.
 const ID_COOKIE_BYTES: usize = 32;
 
-/// Decides the cohort of one request.
+/// What the request's `Cookie` lines say, read once per decision.
+struct Cookies<'a, B> {
+    lines: &'a [B],
+    /// The cohort cookie's pairs.
+    held: Lookup<'a>,
+    /// The variant the first cohort pair names, if it names one.
+    variant: Option<usize>,
+}
+
+/// The cohort one rule decided, and the `Set-Cookie`s it calls for.
+struct Outcome {
+    variant: usize,
+    reason: Reason,
+    key: KeyUsed,
+    set_cohort_cookie: bool,
+    visitor_set_cookie: Option<Vec<u8>>,
+}
+
+impl Outcome {
+    /// A cohort with no key and no `Set-Cookie`.
+    fn plain(variant: usize, reason: Reason) -> Outcome {
+        Outcome {
+            variant,
+            reason,
+            key: KeyUsed::None,
+            set_cohort_cookie: false,
+            visitor_set_cookie: None,
+        }
+    }
+}
+
+/// Decides the cohort of one request: the first rule that applies, in the
+/// precedence of the module's documentation.
 pub fn decide<R: RequestView>(
     config: &Config,
     request: &mut R,
@@ -203,98 +291,147 @@ pub fn decide<R: RequestView>(
         request,
         uri: None,
         source_addr: None,
+        forced: None,
     };
     let lines = request.header_values("Cookie");
     let held = cookie::lookup_token(&lines, config.cookie_name.as_bytes());
-    let from_cookie = held.first().and_then(|v| config.variant_named(v));
+    let cookies = Cookies {
+        lines: &lines,
+        held,
+        variant: held.first().and_then(|v| config.variant_named(v)),
+    };
 
-    let mut key = KeyUsed::None;
-    let mut visitor_set_cookie = None;
-    // A holder who keeps their cohort gets it whether or not the request is
-    // excluded (exclusion only suppresses writes and overrides, and a kept
-    // cohort writes nothing): only an override can change the outcome, so
-    // the exclusion rules are read only when one is present, or when the
-    // reason itself is reported.
-    let kept = from_cookie.filter(|&i| keeps_cohort(config, i));
-    let skip_exclusion = kept.is_some() && !config.reports_reason();
-    let forced = if skip_exclusion {
-        override_choice(config, request)
-    } else {
-        None
-    };
-    let (variant, reason, set_cohort_cookie) = if let (Some(i), true, None) =
-        (kept, skip_exclusion, forced)
-    {
-        (i, Reason::Cookie, false)
-    } else if is_excluded(config, request) {
-        let variant = match from_cookie {
-            Some(i) if config.variants[i].state != State::Disabled => i,
-            _ => config.default,
-        };
-        (variant, Reason::Excluded, false)
-    } else if let Some((variant, persist)) = forced.or_else(|| {
-        // Not read yet unless the exclusion rules were skipped.
-        (!skip_exclusion)
-            .then(|| override_choice(config, request))
-            .flatten()
-    }) {
-        let name = config.variants[variant].name.as_bytes();
-        (
-            variant,
-            Reason::Override,
-            persist && held.first() != Some(name),
-        )
-    } else {
-        match from_cookie {
-            Some(i) => {
-                let disabled = config.variants[i].state == State::Disabled;
-                // With `reevaluate`, holders of an active variant follow
-                // their bucket, and so do a disabled one's (straight there:
-                // the default first would move them twice).
-                let rebucket = config.stickiness == Stickiness::Reevaluate
-                    && config.variants[i].state != State::Drained;
-                match rebucket
-                    .then(|| stable_key(config, request, &lines))
-                    .flatten()
-                {
-                    Some((k, used)) => {
-                        key = used;
-                        let b = bucket_of(config, &k);
-                        let reason = if disabled {
-                            Reason::Rollback
-                        } else {
-                            Reason::Reevaluated
-                        };
-                        // A disabled `i` is never a bucket: always `b != i`.
-                        let write = b != i || !held.is_exactly(config.variants[b].name.as_bytes());
-                        (b, reason, write)
-                    }
-                    None if disabled => (config.default, Reason::Rollback, true),
-                    None => (i, Reason::Cookie, false),
-                }
-            }
-            None => {
-                let (variant, used, visitor) =
-                    bucket_new_visitor(config, request, &lines, ids, now_nanos);
-                key = used;
-                visitor_set_cookie = visitor;
-                let reason = if held == Lookup::Missing {
-                    Reason::Assigned
-                } else {
-                    Reason::Reassigned
-                };
-                (variant, reason, true)
-            }
-        }
-    };
+    let outcome = kept_holder(config, request, &cookies)
+        .or_else(|| excluded(config, request, &cookies))
+        .or_else(|| overridden(config, request, &cookies))
+        .or_else(|| cookie_holder(config, request, &cookies))
+        .unwrap_or_else(|| bucketed(config, request, &cookies, ids, now_nanos));
 
     Decision {
-        variant,
-        reason,
+        variant: outcome.variant,
+        reason: outcome.reason,
+        key: outcome.key,
+        cookie_header: cookie_rewrite(config, outcome.variant, cookies.lines, cookies.held),
+        set_cohort_cookie: outcome.set_cohort_cookie,
+        visitor_set_cookie: outcome.visitor_set_cookie,
+    }
+}
+
+/// Not a rule but a shortcut that changes no outcome: a holder who keeps
+/// their cohort gets it whether or not the request is excluded (exclusion
+/// only suppresses writes and overrides, and a kept cohort writes nothing),
+/// so only an override can change it. The exclusion rules are then read
+/// only when an override is present, or when the reason itself is shown.
+fn kept_holder<R: RequestView, B>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    cookies: &Cookies<'_, B>,
+) -> Option<Outcome> {
+    let i = cookies.variant.filter(|&i| keeps_cohort(config, i))?;
+    if config.reports_reason() || request.forced(config).is_some() {
+        return None;
+    }
+    Some(Outcome::plain(i, Reason::Cookie))
+}
+
+/// 1. An excluded request keeps a valid cookie's cohort, else gets the
+///    default, and never a `Set-Cookie`.
+fn excluded<R: RequestView, B>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    cookies: &Cookies<'_, B>,
+) -> Option<Outcome> {
+    if !is_excluded(config, request) {
+        return None;
+    }
+    let variant = match cookies.variant {
+        Some(i) if config.variants[i].state != State::Disabled => i,
+        _ => config.default,
+    };
+    Some(Outcome::plain(variant, Reason::Excluded))
+}
+
+/// 2. A valid override from an allowed address; a query override also
+///    sets the cookie.
+fn overridden<R: RequestView, B: AsRef<[u8]>>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    cookies: &Cookies<'_, B>,
+) -> Option<Outcome> {
+    let (variant, persist) = request.forced(config)?;
+    let name = config.variants[variant].name.as_bytes();
+    let held = cookies.held;
+    Some(Outcome {
+        set_cohort_cookie: persist && held.first() != Some(name),
+        ..Outcome::plain(variant, Reason::Override)
+    })
+}
+
+/// 3. A cookie naming a variant: honoured (drained ones too); a disabled
+///    one's holder goes to the default; with `reevaluate` an active (or
+///    disabled) one's holder with a stable key follows their bucket.
+fn cookie_holder<R: RequestView, B: AsRef<[u8]>>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    cookies: &Cookies<'_, B>,
+) -> Option<Outcome> {
+    let i = cookies.variant?;
+    let disabled = config.variants[i].state == State::Disabled;
+    // With `reevaluate`, holders of an active variant follow their bucket,
+    // and so do a disabled one's (straight there: the default first would
+    // move them twice).
+    let rebucket =
+        config.stickiness == Stickiness::Reevaluate && config.variants[i].state != State::Drained;
+    let Some((k, used)) = rebucket
+        .then(|| stable_key(config, request, cookies.lines))
+        .flatten()
+    else {
+        return Some(if disabled {
+            Outcome {
+                set_cohort_cookie: true,
+                ..Outcome::plain(config.default, Reason::Rollback)
+            }
+        } else {
+            Outcome::plain(i, Reason::Cookie)
+        });
+    };
+    let b = bucket_of(config, &k);
+    let reason = if disabled {
+        Reason::Rollback
+    } else {
+        Reason::Reevaluated
+    };
+    let held = cookies.held;
+    // A disabled `i` is never a bucket: always `b != i`.
+    let write = b != i || !held.is_exactly(config.variants[b].name.as_bytes());
+    Some(Outcome {
+        key: used,
+        set_cohort_cookie: write,
+        ..Outcome::plain(b, reason)
+    })
+}
+
+/// 4. Everyone else: bucketed (`assigned`, or `reassigned` when the cookie
+///    named no variant).
+fn bucketed<R: RequestView, B: AsRef<[u8]>>(
+    config: &Config,
+    request: &mut Reads<'_, R>,
+    cookies: &Cookies<'_, B>,
+    ids: &mut IdGenerator,
+    now_nanos: impl FnOnce() -> u128,
+) -> Outcome {
+    let (variant, key, visitor_set_cookie) =
+        bucket_new_visitor(config, request, cookies.lines, ids, now_nanos);
+    let reason = if cookies.held == Lookup::Missing {
+        Reason::Assigned
+    } else {
+        Reason::Reassigned
+    };
+    Outcome {
         key,
-        cookie_header: cookie_rewrite(config, variant, &lines, held),
-        set_cohort_cookie,
+        set_cohort_cookie: true,
         visitor_set_cookie,
+        ..Outcome::plain(variant, reason)
     }
 }
 
@@ -560,3 +697,75 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(value: serde_json::Value) -> Config {
+        Config::from_value(&value).expect("valid")
+    }
+
+    fn decision(variant: usize, reason: Reason) -> Decision {
+        Decision {
+            variant,
+            reason,
+            key: KeyUsed::None,
+            cookie_header: None,
+            set_cohort_cookie: false,
+            visitor_set_cookie: None,
+        }
+    }
+
+    #[test]
+    fn a_returning_visitor_writes_only_the_cohort_header() {
+        let c = config(json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 10}]}));
+        let d = decision(1, Reason::Cookie);
+        assert_eq!(
+            d.writes(&c),
+            Writes {
+                request_cookie: None,
+                cohort_header: Some(("X-Canary", "v2")),
+                set_cookies: [None, None],
+                debug_header: None,
+            }
+        );
+        // `header: ""` turns the cohort header off.
+        let quiet = config(json!({
+            "header": "",
+            "variants": [{"name": "v1"}, {"name": "v2", "weight": 10}],
+        }));
+        assert_eq!(d.writes(&quiet).cohort_header, None);
+    }
+
+    #[test]
+    fn a_new_visitor_writes_the_cookie_the_set_cookies_and_the_debug_header() {
+        let c = config(json!({
+            "header": "X-Cohort",
+            "debugHeader": "X-Cohort-Debug",
+            "variants": [{"name": "stable"}, {"name": "canary", "weight": 10}],
+        }));
+        let d = Decision {
+            cookie_header: Some(b"a=1; canary=canary".to_vec()),
+            set_cohort_cookie: true,
+            visitor_set_cookie: Some(b"cohort_id=0123".to_vec()),
+            ..decision(1, Reason::Assigned)
+        };
+        let w = d.writes(&c);
+        assert_eq!(w.request_cookie, Some(b"a=1; canary=canary".as_slice()));
+        assert_eq!(w.cohort_header, Some(("X-Cohort", "canary")));
+        assert_eq!(
+            w.set_cookies,
+            [
+                Some(c.variants[1].set_cookie.as_slice()),
+                Some(b"cohort_id=0123".as_slice())
+            ]
+        );
+        assert!(String::from_utf8_lossy(&c.variants[1].set_cookie).starts_with("canary=canary;"));
+        assert_eq!(
+            w.debug_header,
+            Some(("X-Cohort-Debug", "canary; reason=assigned".to_owned()))
+        );
+    }
+}

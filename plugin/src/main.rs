@@ -68,26 +68,23 @@ mod adapter {
                 &mut self.ids.borrow_mut(),
                 now_nanos,
             );
-            let variant = &config.variants[decision.variant];
-            if let Some(cookie) = &decision.cookie_header {
+            let writes = decision.writes(config);
+            if let Some(cookie) = writes.request_cookie {
                 request.header.set(b"Cookie", cookie);
             }
-            if let Some(header) = &config.header {
-                // `set` replaces every value: a client's copy never survives.
-                request
-                    .header
-                    .set(header.as_bytes(), variant.name.as_bytes());
+            if let Some((header, cohort)) = writes.cohort_header {
+                request.header.set(header.as_bytes(), cohort.as_bytes());
             }
             // Response headers written before next go straight to Traefik's
             // response writer; `add` keeps Traefik's own sticky Set-Cookie.
-            if decision.set_cohort_cookie {
-                response.header.add(b"Set-Cookie", &variant.set_cookie);
+            let [cohort_cookie, visitor_cookie] = writes.set_cookies;
+            if let Some(set_cookie) = cohort_cookie {
+                response.header.add(b"Set-Cookie", set_cookie);
             }
-            if let Some(visitor) = &decision.visitor_set_cookie {
-                response.header.add(b"Set-Cookie", visitor);
+            if let Some(set_cookie) = visitor_cookie {
+                response.header.add(b"Set-Cookie", set_cookie);
             }
-            if let Some(header) = &config.debug_header {
-                let value = format!("{}; reason={}", variant.name, decision.reason);
+            if let Some((header, value)) = &writes.debug_header {
                 response.header.set(header.as_bytes(), value.as_bytes());
             }
             if self.debug {
@@ -95,7 +92,7 @@ mod adapter {
             }
             // The variant, for handle_response to check Traefik honoured its
             // sticky value; 0 when there is nothing to check.
-            let watch = variant.sticky_value.is_some()
+            let watch = config.variants[decision.variant].sticky_value.is_some()
                 && config.weighted_sticky_cookie.is_some()
                 && self.sticky_watch.borrow_mut().look();
             let context = if watch {
