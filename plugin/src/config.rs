@@ -743,20 +743,7 @@ impl<'a> Obj<'a> {
 
     /// An optional token (cookie name); `""` is absent.
     fn token(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
-        let field = self.field(key);
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                let s = string(&field, v)?;
-                if s.is_empty() {
-                    Ok(None)
-                } else if cookie::is_token(&s) {
-                    Ok(Some(s))
-                } else {
-                    Err(error(field, format!("{s:?} is not a valid cookie name")))
-                }
-            }
-        }
+        self.optional_token(key, None, "cookie name")
     }
 
     /// An optional header name with a default; `""` switches it off.
@@ -765,19 +752,28 @@ impl<'a> Obj<'a> {
         key: &'static str,
         default: Option<&str>,
     ) -> Result<Option<String>, ConfigError> {
+        self.optional_token(key, default, "header name")
+    }
+
+    /// An RFC 7230 token (a cookie or header name) at `key`: `default` when
+    /// absent, none when `""`, an error naming `what` otherwise.
+    fn optional_token(
+        &mut self,
+        key: &'static str,
+        default: Option<&str>,
+        what: &str,
+    ) -> Result<Option<String>, ConfigError> {
         let field = self.field(key);
-        match self.get(key) {
-            None => Ok(default.map(str::to_owned)),
-            Some(v) => {
-                let s = string(&field, v)?;
-                if s.is_empty() {
-                    Ok(None)
-                } else if cookie::is_token(&s) {
-                    Ok(Some(s))
-                } else {
-                    Err(error(field, format!("{s:?} is not a valid header name")))
-                }
-            }
+        let Some(v) = self.get(key) else {
+            return Ok(default.map(str::to_owned));
+        };
+        let s = string(&field, v)?;
+        if s.is_empty() {
+            Ok(None)
+        } else if cookie::is_token(&s) {
+            Ok(Some(s))
+        } else {
+            Err(error(field, format!("{s:?} is not a valid {what}")))
         }
     }
 
