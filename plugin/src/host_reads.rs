@@ -30,12 +30,6 @@ const FIRST_GUESS: usize = 8 << 10;
 /// values at once.
 const SPARES: usize = 8;
 
-/// A buffer larger than this is freed rather than kept: the pool holds only
-/// buffers of [`FIRST_GUESS`], so an instance's memory stays what its first
-/// requests made it, whatever sizes come later (a pool of grown buffers
-/// would creep up a page at a time as big values met small buffers).
-const KEEP_CAPACITY: usize = FIRST_GUESS;
-
 thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
@@ -56,8 +50,14 @@ impl Drop for HostBytes {
     }
 }
 
+/// Returns a buffer of [`FIRST_GUESS`] to the pool; any other is freed. The
+/// pool holds only those, so every read fits one host call up to that size,
+/// and an instance's memory stays what its first requests made it whatever
+/// sizes come later (a pool of grown buffers crept up a page at a time as
+/// big values met small buffers; a pool of small ones, split off several
+/// values, would cost reads a second call).
 fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() > KEEP_CAPACITY {
+    if buf.capacity() != FIRST_GUESS {
         return;
     }
     buf.clear();
@@ -125,7 +125,7 @@ fn read_into<T: Default>(read: impl Fn(*mut u8, i32) -> (usize, T)) -> (Vec<u8>,
         }
         // Too big for a pooled buffer: that one goes straight back, and the
         // value gets a buffer of its own, freed after the request.
-        if buf.capacity() <= KEEP_CAPACITY {
+        if buf.capacity() == FIRST_GUESS {
             give_back(std::mem::replace(&mut buf, Vec::with_capacity(len)));
         } else {
             buf.reserve_exact(len);

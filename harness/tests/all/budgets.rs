@@ -149,3 +149,36 @@ fn returning_visitors_under_the_minimal_recipe_make_two_host_calls() {
     let four_kb = warm(&guest, &browser(&big));
     assert_costs("recipe, 4 KB Cookie", &four_kb, two_calls, 8_000);
 }
+
+#[test]
+fn odd_requests_leave_every_read_at_one_host_call() {
+    // Several Cookie lines (split into values of their own) and a value
+    // over the read buffer (8 KiB) must not leave the instance's buffers
+    // too small for the next request's reads.
+    let guest = guest(minimal_recipe());
+    let two_lines = Request::get("/")
+        .header("Cookie", "a=1")
+        .header("Cookie", "b=2; canary=v1")
+        .header("Cookie", "c=3");
+    let ex = guest.handle(two_lines, &EchoBackend::new()).unwrap();
+    assert_eq!(ex.response.status, 200);
+    let huge = format!("big={}; canary=v1", "x".repeat(20_000));
+    let ex = guest.handle(browser(&huge), &EchoBackend::new()).unwrap();
+    // The host says how much it needs: one more call for that value only.
+    assert_eq!(
+        ex.host_calls.to_string(),
+        "get_header_values=2 set_header_value=1"
+    );
+    for _ in 0..10 {
+        let ex = guest
+            .handle(
+                browser(&format!("{}; canary=v1", analytics())),
+                &EchoBackend::new(),
+            )
+            .unwrap();
+        assert_eq!(
+            ex.host_calls.to_string(),
+            "get_header_values=1 set_header_value=1"
+        );
+    }
+}
