@@ -42,3 +42,63 @@ fn shipped_guest_is_at_most_300_kb() {
         "plugin.wasm is {len} bytes, over {MAX_SHIPPED_BYTES}"
     );
 }
+
+/// The first number after `marker` in `text`, commas allowed (`224,706`).
+fn number_after(text: &str, marker: &str) -> Option<usize> {
+    let (_, rest) = text.split_once(marker)?;
+    let digits: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The README's "`plugin.wasm` is N bytes (M before bulk-memory lowering)"
+/// describes this build to within 5 %: a figure left behind by a change
+/// that grew or shrank the guest fails here instead of misleading users.
+#[test]
+fn the_readme_states_the_shipped_size() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    // One line: the figures may be wrapped anywhere.
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let stated = number_after(&readme, "`plugin.wasm` is ").expect("the README states the size");
+    let stated_unlowered = number_after(
+        &readme,
+        &format!("{stated_text} bytes (", stated_text = group(stated)),
+    )
+    .expect("the README states the size before lowering");
+    for (what, stated, real) in [
+        ("plugin.wasm", stated, read(PLUGIN_WASM).len()),
+        (
+            "before lowering",
+            stated_unlowered,
+            read(PLUGIN_WASM_UNLOWERED).len(),
+        ),
+    ] {
+        let off = real.abs_diff(stated) as f64 / stated as f64;
+        assert!(
+            off <= 0.05,
+            "README says {what} is {stated} bytes, the build's is {real} ({:+.1} %): update README.md",
+            100.0 * (real as f64 - stated as f64) / stated as f64
+        );
+    }
+    // And the limit it gives is the one `shipped_guest_is_at_most_300_kb` holds.
+    let limit = format!("limit {} KB", MAX_SHIPPED_BYTES / 1024);
+    assert!(readme.contains(&limit), "the README does not say {limit:?}");
+}
+
+/// `224706` as `224,706`.
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
