@@ -809,3 +809,145 @@ fn a_new_visitor_reads_each_source_once() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Found by mutation testing (cargo mutants -f plugin/src/decision.rs).
+
+/// The first `user-N` whose bucket under `c` is `variant`.
+fn user_in(c: &Config, variant: usize) -> String {
+    (0..10_000)
+        .map(|i| format!("user-{i}"))
+        .find(|k| bucket_of(c, k.as_bytes()) == variant)
+        .expect("some user lands there")
+}
+
+#[test]
+fn an_excluded_request_never_reaches_a_disabled_variant() {
+    // A health check or a bot holding `canary=<disabled>`: the default,
+    // whatever else it carries, and nothing written.
+    let c = config(json!({
+        "exclude": {"paths": ["^/healthz$"], "userAgents": ["(?i)bot"]},
+        "keys": ["header:X-Id"],
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 20, "state": "disabled"},
+                     {"name": "v3", "weight": 30}],
+    }));
+    for mut req in [
+        FakeRequest::get("/healthz").cookie("canary=v2"),
+        FakeRequest::get("/")
+            .header("User-Agent", "Googlebot")
+            .cookie("canary=v2"),
+        FakeRequest::get("/healthz")
+            .header("X-Id", user_in(&c, 2))
+            .cookie("canary=v2"),
+    ] {
+        let d = run(&c, &mut req);
+        assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Excluded));
+        assert!(!d.set_cohort_cookie && d.visitor_set_cookie.is_none());
+    }
+    // An active holder keeps theirs there (by the shortcut: reason cookie).
+    let d = run(&c, &mut FakeRequest::get("/healthz").cookie("canary=v3"));
+    assert_eq!((name(&c, &d).as_str(), d.set_cohort_cookie), ("v3", false));
+}
+
+#[test]
+fn under_keep_holders_never_move_to_their_bucket_even_with_keys() {
+    // The reason shown (debug header): the holder is not taken by the
+    // shortcut but by the cookie rule, which must not re-bucket under keep.
+    let mut c = config(json!({
+        "keys": ["header:X-Id"],
+        "debugHeader": "X-Cohort-Debug",
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 40}, {"name": "v3", "weight": 10, "state": "disabled"}],
+    }));
+    for shown in [true, false] {
+        if !shown {
+            c.debug_header = None;
+        }
+        for (held, bucket) in [(1, 0), (0, 1)] {
+            let user = user_in(&c, bucket);
+            let cookie = format!("canary={}", c.variants[held].name);
+            let d = run(
+                &c,
+                &mut FakeRequest::get("/").header("X-Id", &user).cookie(cookie),
+            );
+            assert_eq!((d.variant, d.reason), (held, Reason::Cookie), "{user}");
+            assert_eq!((d.key, d.set_cohort_cookie), (KeyUsed::None, false));
+        }
+        // A disabled holder goes to the default, not to their bucket.
+        let user = user_in(&c, 1);
+        let d = run(
+            &c,
+            &mut FakeRequest::get("/")
+                .header("X-Id", &user)
+                .cookie("canary=v3"),
+        );
+        assert_eq!((d.variant, d.reason), (0, Reason::Rollback), "{user}");
+        assert_eq!(d.key, KeyUsed::None);
+    }
+}
+
+#[test]
+fn a_reevaluated_holder_reports_its_key_and_normalises_duplicates() {
+    let c = config(json!({
+        "stickiness": "reevaluate",
+        "keys": ["header:X-Id"],
+        "variants": [{"name": "v1"}, {"name": "v2", "weight": 50}],
+    }));
+    let on_v2 = user_in(&c, 1);
+    // In its bucket with one clean pair: nothing to write.
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/")
+            .header("X-Id", &on_v2)
+            .cookie("canary=v2"),
+    );
+    assert_eq!((d.variant, d.reason), (1, Reason::Reevaluated));
+    assert_eq!(d.key, KeyUsed::Configured(0));
+    assert!(!d.set_cohort_cookie && d.cookie_header.is_none());
+    // In its bucket, but the cookie says it twice: rewritten and set once.
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/")
+            .header("X-Id", &on_v2)
+            .cookie("canary=v2; canary=v1"),
+    );
+    assert_eq!((d.variant, d.reason), (1, Reason::Reevaluated));
+    assert!(d.set_cohort_cookie);
+    assert_eq!(cookie_header(&d), "canary=v2");
+    // Keyed by the visitor id when no configured key is present.
+    let ids = canary_with_ids(50);
+    let mut ids = ids;
+    ids.stickiness = Stickiness::Reevaluate;
+    let id = "0123456789abcdef0123456789abcdef";
+    let d = run(
+        &ids,
+        &mut FakeRequest::get("/").cookie(format!("canary=v1; cohort_id={id}")),
+    );
+    assert_eq!((d.reason, d.key), (Reason::Reevaluated, KeyUsed::VisitorId));
+    assert_eq!(d.variant, bucket_of(&ids, id.as_bytes()));
+}
+
+#[test]
+fn only_32_hex_digits_are_a_visitor_id() {
+    let c = canary_with_ids(50);
+    let hex32 = "0123456789abcdef0123456789ABCDEF";
+    let d = run(
+        &c,
+        &mut FakeRequest::get("/").cookie(format!("cohort_id={hex32}")),
+    );
+    assert_eq!(d.key, KeyUsed::VisitorId);
+    assert_eq!(d.variant, bucket_of(&c, hex32.as_bytes()));
+    for forged in [
+        "z".repeat(32),                             // the length, not hex
+        "0123456789abcdef0123456789abcdeg".into(),  // one non-hex digit
+        "0123456789abcdef0123456789abcde".into(),   // 31 hex digits
+        "0123456789abcdef0123456789abcdef0".into(), // 33
+        String::new(),
+    ] {
+        let d = run(
+            &c,
+            &mut FakeRequest::get("/").cookie(format!("cohort_id={forged}")),
+        );
+        assert_eq!(d.key, KeyUsed::NewVisitorId, "{forged:?}");
+        assert!(d.visitor_set_cookie.is_some(), "{forged:?}");
+    }
+}
