@@ -247,18 +247,29 @@ struct CheckArgs {
     native: bool,
 }
 
-/// Write the Traefik plugin-catalog artifact.
+/// Write the Traefik plugin-catalog artifact and a Kubernetes ConfigMap.
 ///
 /// `cohort-<version>.zip` holding the shipped `plugin.wasm` (bulk memory
-/// lowered) and `.traefik.yml`, plus the loose `plugin.wasm`.
+/// lowered) and `.traefik.yml`, the loose `plugin.wasm`, and
+/// `cohort-<version>-configmap.yaml`: both files as `binaryData` of a
+/// ConfigMap to mount at `/plugins-local/src/github.com/cohort-canary/cohort`
+/// (recipes/helm/values.yml installs it with Traefik's Helm
+/// chart, no plugin catalog needed).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     cohort-harness package\n  \
-    cohort-harness package --out /tmp/dist && unzip -l /tmp/dist/cohort-*.zip")]
+    cohort-harness package --out /tmp/dist && unzip -l /tmp/dist/cohort-*.zip\n  \
+    cohort-harness package --namespace traefik && kubectl apply --server-side -f dist/cohort-*-configmap.yaml")]
 struct PackageArgs {
     /// The directory to write into.
     #[arg(long, value_name = "DIR", default_value = "dist")]
     out: PathBuf,
+    /// The ConfigMap's name.
+    #[arg(long, value_name = "NAME", default_value = package::CONFIGMAP_NAME)]
+    configmap_name: String,
+    /// The ConfigMap's namespace (default: none, `kubectl -n` decides).
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
 }
 
 /// A whoami-like demo backend: answers every request with its name, pod and
@@ -594,7 +605,13 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn package(args: &PackageArgs) -> Result<ExitCode> {
     let wasm = std::fs::read(artifacts::PLUGIN_WASM)
         .with_context(|| format!("reading the built plugin {}", artifacts::PLUGIN_WASM))?;
-    let written = package::write_dist(&args.out, &wasm).context("writing the package")?;
+    let written = package::write_dist_named(
+        &args.out,
+        &wasm,
+        &args.configmap_name,
+        args.namespace.as_deref(),
+    )
+    .context("writing the package")?;
     println!(
         "{}  {} bytes (plugin.wasm {} bytes, .traefik.yml {} bytes)",
         written.zip.display(),
@@ -603,6 +620,15 @@ fn package(args: &PackageArgs) -> Result<ExitCode> {
         written.manifest_len
     );
     println!("{}  {} bytes", written.wasm.display(), written.wasm_len);
+    let held = written.wasm_len + written.manifest_len;
+    println!(
+        "{}  {} bytes: ConfigMap {} holding {} bytes, {:.0} % of Kubernetes' 1 MiB limit",
+        written.configmap.display(),
+        written.configmap_len,
+        args.configmap_name,
+        held,
+        100.0 * held as f64 / package::CONFIGMAP_LIMIT as f64
+    );
     Ok(ExitCode::SUCCESS)
 }
 
