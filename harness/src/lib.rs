@@ -26,9 +26,10 @@
 //! * [`check`]: the load-time compatibility check ([`check::inspect`]).
 //! * [`traefik`]: Traefik-faithful pieces (config stringification, fake
 //!   random, fake monotonic clock).
-//! * [`run`], [`proxy`], [`simulate`], [`package`]: what the
+//! * [`run`], [`proxy`], [`simulate`], [`package`], [`report`]: what the
 //!   `cohort-harness` CLI does (one request, a reverse proxy, synthetic
-//!   traffic, the plugin-catalog zip), as library code.
+//!   traffic, the plugin-catalog zip and ConfigMap, a report on Traefik's
+//!   access log), as library code.
 //!
 //! [http-wasm]: https://http-wasm.io
 
@@ -50,6 +51,7 @@ pub mod artifacts {
 
 pub mod package;
 pub mod proxy;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod whoami;

@@ -1,7 +1,7 @@
 //! `cohort-harness`: run http-wasm guests (Cohort's plugin above all) the
 //! way Traefik 3.7 does, from the command line. See `cohort-harness --help`.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use serde_json::Value;
 use cohort::bucket::StickyHash;
 use cohort_harness::check::{self, CheckPolicy};
 use cohort_harness::proxy::{Proxy, ProxyOptions};
+use cohort_harness::report::{self, Source};
 use cohort_harness::run::{self, RequestSpec};
 use cohort_harness::simulate::{self, ChangeKind, ConfigChange, KeyMode, Progress, Simulation};
 use cohort_harness::{EchoBackend, HostOptions, LogLevel, artifacts, package, whoami};
@@ -32,7 +33,8 @@ use cohort_harness::{EchoBackend, HostOptions, LogLevel, artifacts, package, who
                   cohort-harness simulate --visitors 100000 --canary 10\n  \
                   cohort-harness serve cohort --listen 127.0.0.1:8080 --upstream http://127.0.0.1:8081\n  \
                   cohort-harness check plugin.wasm\n  \
-                  cohort-harness package --out dist"
+                  cohort-harness package --out dist\n  \
+                  cohort-harness report --config @cohort.json /var/log/traefik/access.log"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +50,7 @@ enum Command {
     Package(PackageArgs),
     Whoami(WhoamiArgs),
     StickyValue(StickyValueArgs),
+    Report(ReportArgs),
 }
 
 /// One request through the guest against the built-in echo backend.
@@ -272,6 +275,70 @@ struct PackageArgs {
     namespace: Option<String>,
 }
 
+/// What Cohort did on real traffic, from Traefik's JSON access log.
+///
+/// Reads the log of recipes/static/access-log.yml (`format: json`, the
+/// cohort header kept; Traefik logs the request headers as Cohort left
+/// them) and prints: the split per cohort against the configured weights
+/// (visitors by their first request, and fresh assignments when the debug
+/// header is logged, deviation in binomial standard errors); statuses per
+/// cohort; which cohorts each router and service served; visitors who
+/// changed cohort, with examples; and the split over time as a chart.
+/// Files are read in the order given (rotated ones oldest first; gzip is
+/// read through), `-` is standard input. Lines that are not access-log
+/// entries are counted and skipped.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cohort-harness report --config @cohort.json /var/log/traefik/access.log\n  \
+    cohort-harness report --config @cohort.json access.log.2.gz access.log.1 access.log\n  \
+    kubectl logs deploy/traefik | cohort-harness report --key ip-ua --every 5m -\n  \
+    cohort-harness report --key header:X-User-Id --router my-app --since 2026-12-01T10:00:00Z access.log\n  \
+    cohort-harness report --config @cohort.json --entry-point websecure --every 1m access.log\n  \
+    cohort-harness report --config @cohort.json --json access.log | jq '.cohorts[] | {name, visitors_pct}'\n\n\
+    The configuration is the middleware's (JSON, or @file holding JSON): it names the variants and\n\
+    their weights, the cohort header (`header`, default X-Canary) and `debugHeader`. Without it the\n\
+    cohort is read from X-Canary and nothing is expected.")]
+struct ReportArgs {
+    /// Access-log files, oldest first; `-` reads standard input.
+    #[arg(required = true, value_name = "ACCESS_LOG")]
+    logs: Vec<String>,
+    /// Cohort's configuration: JSON, or `@file` holding JSON (the
+    /// middleware's section of Traefik's dynamic configuration).
+    #[arg(long, value_name = "JSON|@FILE")]
+    config: Option<String>,
+    /// How visitors are told apart: `header:<Name>` (a user id the log
+    /// keeps), `cookie:<name>` (needs the Cookie header kept, which the
+    /// recipe redacts), `ip-ua` (client IP and User-Agent) or `ip`.
+    /// Default: the configuration's first `header:` key, else `ip-ua`.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Width of the timeline's buckets: 30s, 1m, 5m, 1h, 1h30m, 1d
+    /// (default: chosen for at most 30 rows).
+    #[arg(long, value_name = "DURATION")]
+    every: Option<String>,
+    /// Only entries whose RouterName contains this.
+    #[arg(long, value_name = "TEXT")]
+    router: Option<String>,
+    /// Only entries of this entry point (entryPointName, e.g. web).
+    #[arg(long, value_name = "NAME")]
+    entry_point: Option<String>,
+    /// Only entries that started at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only entries that started before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Visitors who changed cohort to show as examples.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    examples: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// A progress line on stderr even when it is not a terminal.
+    #[arg(long)]
+    progress: bool,
+}
+
 /// A whoami-like demo backend: answers every request with its name, pod and
 /// the request it received.
 #[derive(Debug, Args)]
@@ -380,6 +447,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             sticky_values(&args);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(args) => report(&args),
     }
 }
 
@@ -629,6 +697,73 @@ fn package(args: &PackageArgs) -> Result<ExitCode> {
         held,
         100.0 * held as f64 / package::CONFIGMAP_LIMIT as f64
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(args: &ReportArgs) -> Result<ExitCode> {
+    let mut options = report::Options {
+        config: args.config.as_deref().map(config_arg).transpose()?,
+        key: args.key.as_deref().map(str::parse).transpose()?,
+        router: args.router.clone(),
+        entry_point: args.entry_point.clone(),
+        examples: args.examples,
+        ..report::Options::default()
+    };
+    if let Some(every) = &args.every {
+        options = options.every(every)?;
+    }
+    options = options.window(args.since.as_deref(), args.until.as_deref())?;
+    let sources: Vec<Source> = args.logs.iter().map(|l| Source::from_arg(l)).collect();
+
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last = None::<Instant>;
+    let mut shown = false;
+    let mut show = |p: &report::Progress| {
+        // On a terminal only for logs that take a while; with --progress always.
+        let every = if terminal { 0.2 } else { 1.0 };
+        if (!args.progress && started.elapsed().as_secs_f64() < 0.5)
+            || last.is_some_and(|t| t.elapsed().as_secs_f64() < every)
+        {
+            return;
+        }
+        last = Some(Instant::now());
+        let done = match p.total_bytes {
+            Some(total) if total > 0 => format!(
+                "{:>3}% of {:.1} MB",
+                p.bytes * 100 / total,
+                total as f64 / 1e6
+            ),
+            _ => format!("{:.1} MB", p.bytes as f64 / 1e6),
+        };
+        let text = format!(
+            "report: {done}, {} lines, {:.1} s ({})",
+            p.lines,
+            started.elapsed().as_secs_f64(),
+            p.source
+        );
+        if terminal {
+            eprint!("\r\x1b[2K{text}");
+        } else {
+            eprintln!("{text}");
+        }
+        shown = true;
+    };
+    let progress: Option<&mut dyn FnMut(&report::Progress)> = if terminal || args.progress {
+        Some(&mut show)
+    } else {
+        None
+    };
+    let result = report::read(&sources, options, progress);
+    if shown && terminal {
+        eprint!("\r\x1b[2K");
+    }
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -355,6 +355,7 @@ fn every_subcommand_has_help_with_examples() {
         "package",
         "whoami",
         "sticky-value",
+        "report",
     ] {
         let out = harness(&[sub, "--help"]);
         assert!(out.status.success(), "{sub}");
