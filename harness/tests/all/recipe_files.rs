@@ -23,10 +23,14 @@ const FILES: &[&str] = &[
     "file/weighted-sticky.yml",
     "static/local-plugin.yml",
     "static/plugin-catalog.yml",
+    "static/access-log.yml",
+    "static/metrics.yml",
     "kubernetes/middleware.yml",
     "kubernetes/ingressroute-flat.yml",
     "kubernetes/ingressroute-multi-layer.yml",
     "kubernetes/weighted-sticky.yml",
+    "helm/values.yml",
+    "helm/plugin-configmap.yml",
     "docker/compose.yml",
 ];
 
@@ -68,7 +72,7 @@ fn recipes_readme_lists_every_recipe_and_every_recipe_parses() -> Result<()> {
     }
     // And nothing else is lying around unexplained.
     let mut found = Vec::new();
-    for dir in ["file", "static", "kubernetes", "docker"] {
+    for dir in ["file", "static", "kubernetes", "helm", "docker"] {
         let full = crate::support::traefik::repo_root()
             .join("recipes")
             .join(dir);
