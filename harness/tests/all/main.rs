@@ -17,6 +17,7 @@ mod support;
 mod traefik_bad_config;
 mod traefik_large_headers;
 mod traefik_patterns;
+mod traefik_report;
 mod traefik_rollout;
 mod traefik_scale;
 mod traefik_seed;
