@@ -782,7 +782,7 @@ fn traefik_report_reproduces_what_the_backends_saw() -> Result<()> {
     let web = ["--entry-point", "web"];
     let (report, text) = run_report(&dir.0, &config, &[&access_log(&traefik)], &web)?;
     eprintln!("--- cohort-harness report (multi-layer, {sent} requests) ---\n{text}");
-    eprintln!("--- the backends saw ---\n{want:#?}");
+    eprintln!("--- the backends saw ---\n{want:?}");
     let got = observed(&report)?;
     assert_eq!(got, want);
     assert_eq!(report["lines"]["entries"], sent);
