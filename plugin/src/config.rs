@@ -1193,4 +1193,194 @@ mod tests {
             assert!(weight("w", &json!(bad)).is_err(), "{bad}");
         }
     }
+
+    // -----------------------------------------------------------------------
+    // Found by mutation testing (cargo mutants -f plugin/src/config.rs).
+
+    /// The error for `v`, which must be about `field`, with `problem` in it.
+    #[track_caller]
+    fn refused(v: Value, field: &str, problem: &str) {
+        let e = err(v.clone());
+        assert_eq!(e.field, field, "{v}: {e}");
+        assert!(e.problem.contains(problem), "{v}: {e}");
+    }
+
+    #[test]
+    fn exclude_is_empty_only_when_every_list_is() {
+        assert!(Exclude::default().is_empty());
+        for only in [
+            json!({"paths": ["^/healthz$"]}),
+            json!({"methods": ["OPTIONS"]}),
+            json!({"userAgents": ["bot"]}),
+        ] {
+            let c = parse(json!({"exclude": only.clone()})).expect("valid");
+            assert!(!c.exclude.is_empty(), "{only}");
+        }
+    }
+
+    #[test]
+    fn max_age_zero_means_a_session_cookie() {
+        // Max-Age=0 would delete the cookie at once: 0 writes no Max-Age.
+        let c = parse(json!({"cookie": {"maxAge": "0"}})).expect("valid");
+        assert_eq!(c.attributes.max_age, None);
+        assert!(!String::from_utf8_lossy(&c.variants[0].set_cookie).contains("Max-Age"));
+        let c = parse(json!({"cookie": {"maxAge": "1"}})).expect("valid");
+        assert_eq!(c.attributes.max_age, Some(1));
+        // Traefik's float spelling of a whole number; a fraction is refused.
+        let c = parse(json!({"cookie": {"maxAge": "3600.000000"}})).expect("valid");
+        assert_eq!(c.attributes.max_age, Some(3600));
+        refused(
+            json!({"cookie": {"maxAge": "3600.5"}}),
+            "cookie.maxAge",
+            "whole number",
+        );
+        refused(
+            json!({"cookie": {"maxAge": "3600.05"}}),
+            "cookie.maxAge",
+            "whole number",
+        );
+    }
+
+    #[test]
+    fn a_domain_is_one_safe_token_without_a_slash() {
+        let c = parse(json!({"cookie": {"domain": "example.com"}})).expect("valid");
+        assert_eq!(c.attributes.domain.as_deref(), Some("example.com"));
+        for bad in ["example.com/x", "/", "exa mple.com", "a;b"] {
+            refused(
+                json!({"cookie": {"domain": bad}}),
+                "cookie.domain",
+                "not a domain",
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_prefix_needs_secure_root_path_and_no_domain() {
+        let ok = json!({"cookie": {"name": "__Host-canary", "secure": "true", "path": "/"}});
+        parse(ok).expect("__Host- with secure, / and no domain");
+        parse(json!({"cookie": {"name": "__Host-canary", "secure": "true"}}))
+            .expect("the path defaults to /");
+        for cookie in [
+            json!({"name": "__Host-canary"}),
+            json!({"name": "__Host-canary", "secure": "false"}),
+            json!({"name": "__Host-canary", "secure": "true", "path": "/app"}),
+            json!({"name": "__Host-canary", "secure": "true", "domain": "example.com"}),
+        ] {
+            refused(json!({"cookie": cookie}), "cookie.name", "__Host-");
+        }
+    }
+
+    #[test]
+    fn variants_must_be_a_list_but_traefik_s_empty_list_is_too_short() {
+        // Traefik hands an empty YAML list over as "": too few variants,
+        // not the wrong type.
+        refused(json!({"variants": ""}), "variants", "at least two");
+        refused(json!({"variants": "v1,v2"}), "variants", "must be a list");
+        refused(json!({"variants": 7}), "variants", "must be a list");
+    }
+
+    #[test]
+    fn variant_names_are_at_most_64_characters() {
+        let name = |len| "v".repeat(len);
+        for len in [1, 63, 64] {
+            let c = parse(json!({"variants": [{"name": "a"}, {"name": name(len), "weight": 1}]}))
+                .unwrap_or_else(|e| panic!("{len}: {e}"));
+            assert_eq!(c.variants[1].name.len(), len);
+        }
+        refused(
+            json!({"variants": [{"name": "a"}, {"name": name(65), "weight": 1}]}),
+            "variants[1].name",
+            "1-64 characters",
+        );
+    }
+
+    #[test]
+    fn sticky_values_are_cookie_values_and_empty_means_none() {
+        let c = parse(json!({"weightedSticky": {"cookie": "wrr"}, "variants": [
+            {"name": "v1", "stickyValue": ""},
+            {"name": "v2", "weight": 10, "stickyValue": "abc123"},
+        ]}))
+        .expect("valid");
+        assert_eq!(c.variants[0].sticky_value, None);
+        assert_eq!(c.variants[1].sticky_value.as_deref(), Some("abc123"));
+        for bad in ["a;b", "a b", "a,b", "\"quoted\""] {
+            refused(
+                json!({"weightedSticky": {"cookie": "wrr"},
+                       "variants": [{"name": "v1"}, {"name": "v2", "weight": 10, "stickyValue": bad}]}),
+                "variants[1].stickyValue",
+                "not a valid cookie value",
+            );
+        }
+    }
+
+    #[test]
+    fn weights_over_100_percent_are_refused_and_say_how_much() {
+        // The default's weight omitted: the others alone over 100 %.
+        refused(
+            json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 60}, {"name": "v3", "weight": "50.5"}]}),
+            "variants",
+            "the non-default weights add up to 110.50%, over 100%",
+        );
+        // Every weight given: the sum must be exactly 100 %.
+        refused(
+            json!({"variants": [{"name": "v1", "weight": 50}, {"name": "v2", "weight": 60}]}),
+            "variants",
+            "weights add up to 110%, not 100%",
+        );
+        // Exactly 100 % without the default: it takes nothing.
+        let c = parse(json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 60}, {"name": "v3", "weight": 40}]}))
+            .expect("valid");
+        assert_eq!(c.variants[0].weight, 0);
+    }
+
+    #[test]
+    fn booleans_accept_go_s_spellings_of_true_and_false() {
+        for (text, want) in [
+            ("true", true),
+            ("True", true),
+            ("TRUE", true),
+            ("t", true),
+            ("T", true),
+            ("1", true),
+            ("false", false),
+            ("False", false),
+            ("FALSE", false),
+            ("f", false),
+            ("F", false),
+            ("0", false),
+        ] {
+            let c = parse(json!({"cookie": {"httpOnly": text}}))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(c.attributes.http_only, want, "{text}");
+        }
+        assert!(
+            !parse(json!({"cookie": {"httpOnly": false}}))
+                .expect("valid")
+                .attributes
+                .http_only
+        );
+    }
+
+    #[test]
+    fn a_number_or_boolean_is_read_as_its_text_where_a_string_is_meant() {
+        assert_eq!(parse(json!({"seed": true})).expect("valid").seed, "true");
+        assert_eq!(parse(json!({"seed": 42})).expect("valid").seed, "42");
+        refused(json!({"seed": ["a"]}), "seed", "must be a string");
+    }
+
+    #[test]
+    fn weights_are_plain_digits() {
+        for bad in ["+12", "12.+5", "0100", "0050", "1.-5"] {
+            assert!(weight("w", &json!(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(weight("w", &json!(" 12.50 ")), Ok(1_250));
+    }
+
+    #[test]
+    fn a_blank_list_string_is_an_empty_list() {
+        let c =
+            parse(json!({"keys": "  ", "exclude": {"paths": " ", "methods": ""}})).expect("valid");
+        assert!(c.keys.is_empty());
+        assert!(c.exclude.is_empty());
+    }
 }
