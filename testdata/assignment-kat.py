@@ -19,7 +19,8 @@ and `bucket_of` is the winner, or the default variant when no active
 variant has weight. Drained and disabled variants take no part in the draw
 (their weights still count towards the configuration's 100 %).
 
-Also Traefik's sticky-cookie values for a weighted child `name`: the first
+Also the one-off draws and visitor ids of IdGenerator (SplitMix64 and a
+SHA-256 chain), the one-off weighted pick, and Traefik's sticky-cookie values for a weighted child `name`: the first
 16 hex digits of SHA-256(name) (Traefik >= 3.3.4) and FNV-1 (not 1a) 64-bit
 as Go's `%x` (no leading zeros; Traefik < 3.3.4).
 """
@@ -158,6 +159,77 @@ STICKY_NAMES = ["v1", "v2", "app-v1@file", "app-v2@file", "canary-v2@kubernetesc
                 "abc", "a", "", "s196000"]
 
 
+class IdGenerator:
+    """Cohort's visitor ids and one-off draws (plugin/src/bucket.rs):
+    state = SHA-256(boot), a counter shared by both;
+    next_id: counter += 1; state = SHA-256(state || u64be(counter) ||
+      u128be(now_nanos) || (u32be(len(d)) || d for d in request_data));
+      the id is the first 16 bytes of the state as lowercase hex;
+    next_draw: counter += 1; SplitMix64's finaliser over
+      u64be(state[:8]) + counter * 0x9E3779B97F4A7C15 (mod 2^64)."""
+
+    def __init__(self, boot: bytes):
+        self.state = hashlib.sha256(boot).digest()
+        self.counter = 0
+
+    def next_id(self, now_nanos: int, request_data):
+        self.counter += 1
+        h = hashlib.sha256()
+        h.update(self.state)
+        h.update(self.counter.to_bytes(8, "big"))
+        h.update(now_nanos.to_bytes(16, "big"))
+        for d in request_data:
+            h.update(struct.pack(">I", len(d)))
+            h.update(d)
+        self.state = h.digest()
+        return self.state[:16].hex()
+
+    def next_draw(self):
+        self.counter += 1
+        m = 2**64
+        z = (int.from_bytes(self.state[:8], "big") + self.counter * 0x9E3779B97F4A7C15) % m
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % m
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % m
+        return z ^ (z >> 31)
+
+
+def pick(draw: int, weights):
+    """The one-off choice: walk the candidates with draw % sum(weights)."""
+    total = sum(weights)
+    if total == 0:
+        return None
+    rest = draw % total
+    for i, w in enumerate(weights):
+        if rest < w:
+            return i
+        rest -= w
+    return None
+
+
+# (boot, operations): ("draw",) or ("id", now_nanos, [request data...]).
+ID_SEQUENCES = [
+    (b"boot", [("draw",), ("draw",), ("draw",), ("id", 1_700_000_000_000_000_000, [b"127.0.0.1:50000"]),
+               ("draw",), ("id", 0, []), ("id", 2**100 + 7, [b"", b"session=abc", b"\x00\xff"])]),
+    (b"", [("id", 1, [b"x"]), ("draw",), ("draw",)]),
+    (b"1764633600123456789", [("draw",)] * 6),
+]
+
+PICKS = [
+    # (draw, weights in basis points)
+    (0, [9_000, 1_000]),
+    (8_999, [9_000, 1_000]),
+    (9_000, [9_000, 1_000]),
+    (9_999, [9_000, 1_000]),
+    (10_000, [9_000, 1_000]),
+    (2**64 - 1, [9_000, 1_000]),
+    (12_345_678_901_234_567_890, [5_000, 3_000, 2_000]),
+    (4_999, [5_000, 0, 5_000]),
+    (5_000, [5_000, 0, 5_000]),
+    (7, [0, 0]),
+    (3, [0, 10_000]),
+]
+
+
 def config_json(seed, variants, default):
     items = []
     for i, v in enumerate(variants):
@@ -218,6 +290,19 @@ def main():
         }
         for n in STICKY_NAMES
     ]
+    ids = []
+    for boot, ops in ID_SEQUENCES:
+        gen = IdGenerator(boot)
+        steps = []
+        for op in ops:
+            if op[0] == "draw":
+                steps.append({"draw": gen.next_draw()})
+            else:
+                _, now, data = op
+                steps.append({"id": gen.next_id(now, data), "now_nanos": str(now),
+                              "request_data_hex": [d.hex() for d in data]})
+        ids.append({"boot_hex": boot.hex(), "steps": steps})
+    picks = [{"draw": d, "weights_bp": w, "index": pick(d, w)} for d, w in PICKS]
     out = {
         "generated_by": "python3 testdata/assignment-kat.py > testdata/assignment-kat.json",
         "formula": "u_v = ((h >> 11) + 1) / 2^53, h = first 8 bytes big-endian of "
@@ -226,6 +311,8 @@ def main():
         "assignments": cases,
         "boundary_draws": boundary,
         "sticky": sticky,
+        "id_generator": ids,
+        "picks": picks,
     }
     print(json.dumps(out, indent=1, ensure_ascii=True))
 

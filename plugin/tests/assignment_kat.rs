@@ -176,3 +176,65 @@ fn sticky_values_match_the_independent_computation() {
         assert_eq!(StickyHash::Fnv.value(name), str_of(row, "fnv"), "{name}");
     }
 }
+
+/// The one-off draws and visitor ids, step by step from each boot (the
+/// counter is shared, so the order matters), as Python computed them.
+#[test]
+fn id_generator_draws_and_ids_match_the_independent_computation() {
+    let kat = kat();
+    let sequences = kat["id_generator"].as_array().expect("id_generator");
+    let mut steps = 0;
+    for seq in sequences {
+        let mut ids = bucket::IdGenerator::new(&hex_bytes(str_of(seq, "boot_hex")));
+        for (n, step) in seq["steps"].as_array().expect("steps").iter().enumerate() {
+            steps += 1;
+            if let Some(draw) = step["draw"].as_u64() {
+                assert_eq!(ids.next_draw(), draw, "step {n} of {seq}");
+            } else {
+                let now: u128 = str_of(step, "now_nanos").parse().expect("a number");
+                let data: Vec<Vec<u8>> = step["request_data_hex"]
+                    .as_array()
+                    .expect("request data")
+                    .iter()
+                    .map(|d| hex_bytes(d.as_str().expect("hex")))
+                    .collect();
+                let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                assert_eq!(
+                    ids.next_id(now, &data),
+                    str_of(step, "id"),
+                    "step {n} of {seq}"
+                );
+            }
+        }
+    }
+    assert!(steps >= 15, "{steps}");
+}
+
+#[test]
+fn one_off_picks_match_the_independent_computation() {
+    let kat = kat();
+    for row in kat["picks"].as_array().expect("picks") {
+        let names = ["a", "b", "c", "d"];
+        let weights: Vec<u32> = row["weights_bp"]
+            .as_array()
+            .expect("weights")
+            .iter()
+            .map(|w| u32::try_from(w.as_u64().expect("a weight")).expect("small"))
+            .collect();
+        let candidates: Vec<Candidate> = weights
+            .iter()
+            .enumerate()
+            .map(|(index, &weight)| Candidate {
+                index,
+                name: names[index],
+                weight,
+            })
+            .collect();
+        let want = row["index"].as_u64().map(|i| i as usize);
+        assert_eq!(
+            bucket::pick(u64_of(row, "draw"), candidates.iter().copied()),
+            want,
+            "{row}"
+        );
+    }
+}
