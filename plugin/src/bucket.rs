@@ -277,6 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn a_tie_goes_to_the_earlier_candidate() {
+        // Found by mutation testing (`<` -> `<=` survived): two candidates
+        // with the same name and weight score exactly alike, so only the
+        // order decides, and it is the first that wins.
+        let twin = |index| Candidate {
+            index,
+            name: "same",
+            weight: 5_000,
+        };
+        for key in [&b"a"[..], b"b", b"c"] {
+            assert_eq!(assign(b"s", key, [twin(7), twin(3)]), Some(7));
+            assert_eq!(assign(b"s", key, [twin(3), twin(7)]), Some(3));
+        }
+    }
+
+    #[test]
     fn seed_changes_the_assignment() {
         let a: Vec<_> = (0..200)
             .map(|i| assign(b"one", format!("k{i}").as_bytes(), two(5_000)))

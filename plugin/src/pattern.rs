@@ -346,6 +346,18 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_pattern_shows_its_source_and_what_it_compiled_to() {
+        // Found by mutation testing: nothing read as_str or the Debug form,
+        // which error messages and the docs' examples rely on.
+        let p = Pattern::new("^/healthz$").expect("valid");
+        assert_eq!(p.as_str(), "^/healthz$");
+        assert_eq!(format!("{p:?}"), "\"^/healthz$\" (Exact)");
+        let p = Pattern::new("(?i)bot|crawl").expect("valid");
+        assert_eq!(p.as_str(), "(?i)bot|crawl");
+        assert_eq!(format!("{p:?}"), "\"(?i)bot|crawl\" (Regex)");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 

@@ -285,6 +285,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_value_with_provider_suffixes_matches_nothing() {
+        // Found by mutation testing: the provider-suffix check must match
+        // the value, not merely find a suffix to strip.
+        let c = config("sha256", "v1@file", "v2@file");
+        let w = warning(&c, 1, "flagger-sticky=0123456789abcdef").expect("warn");
+        assert!(w.contains("matches no variants[].service"), "{w}");
+        assert!(!w.contains("without the provider suffix"), "{w}");
+    }
+
+    #[test]
     fn a_variant_without_a_child_is_not_watched() {
         // Traefik picks for a variant Cohort wrote no sticky value for.
         let c = Config::from_value(&json!({
