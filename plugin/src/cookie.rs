@@ -758,4 +758,34 @@ mod tests {
         };
         assert_eq!(session.suffix(), "; Path=/");
     }
+
+    proptest! {
+        /// `is_clean`, the fast path of `rewrite_absent`, says exactly what
+        /// its documentation says: a line `rewrite` would give back as it is
+        /// when it replaces none of its pairs (found by mutation testing:
+        /// with `is_clean` always false, every output stayed the same).
+        #[test]
+        fn a_line_is_clean_exactly_when_rewriting_it_changes_nothing(
+            line in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'b'), Just(b'='), Just(b';'), Just(b' '), Just(b'\t')],
+                1..16,
+            ),
+        ) {
+            // (An empty line has no pair and is not called clean either.)
+            let unchanged = rewrite(&[&line[..]], &[]) == line;
+            prop_assert_eq!(is_clean(&line), unchanged, "{:?}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn clean_and_unclean_lines() {
+        for clean in ["a", "a=1", "a=1; b=2", "a=1; b=2; c", "a b; c=d e", "=; ="] {
+            assert!(is_clean(clean.as_bytes()), "{clean:?}");
+        }
+        for unclean in [
+            "", " a", "a ", ";a", "a;", "a;b", "a;  b", "a; ;b", "a ; b", "a;\tb", "a;; b", "a; b;",
+        ] {
+            assert!(!is_clean(unclean.as_bytes()), "{unclean:?}");
+        }
+    }
 }

@@ -110,7 +110,60 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// One needle at every position of haystacks up to three rounds long,
+    /// in a background of bytes that differ from the needle in one bit
+    /// (the word test's near misses) or that raise its false alarms
+    /// (bytes from 0x80 up): found mutants of the round pre-filter that
+    /// the short random haystacks never reach.
+    #[test]
+    fn find_byte_finds_a_lone_needle_at_every_position() {
+        for needle in [b';', b'=', 0u8, 0xffu8] {
+            for background in [b'a', needle ^ 1, needle ^ 0x80, 0x80, 0xff ^ needle] {
+                if background == needle {
+                    continue;
+                }
+                for len in [0, 1, 7, 8, 9, 63, 64, 65, 127, 128, 129, 191, 192, 200] {
+                    let mut hay = vec![background; len];
+                    assert_eq!(
+                        find_byte(&hay, needle),
+                        None,
+                        "{needle} in {background} x {len}"
+                    );
+                    for at in 0..len {
+                        hay[at] = needle;
+                        assert_eq!(
+                            find_byte(&hay, needle),
+                            Some(at),
+                            "{needle} at {at} of {len} in {background}"
+                        );
+                        // A second one later changes nothing.
+                        if at + 9 < len {
+                            hay[at + 9] = needle;
+                            assert_eq!(find_byte(&hay, needle), Some(at));
+                            hay[at + 9] = background;
+                        }
+                        hay[at] = background;
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
+        /// `find_folded` alone, as documented: the first byte whose value
+        /// with bit 0x20 set is `lower` (find_byte_ignore_case re-checks
+        /// what it returns, which hid a wrong position).
+        #[test]
+        fn find_folded_finds_the_first_folded_byte(
+            hay in proptest::collection::vec(
+                prop_oneof![Just(b'b'), Just(b'B'), Just(b'"'), Just(b'@'), Just(b'`'), any::<u8>()],
+                0..40,
+            ),
+            lower in prop_oneof![Just(b'b'), Just(b'`'), Just(b'z')],
+        ) {
+            prop_assert_eq!(find_folded(&hay, lower), hay.iter().position(|&b| b | 0x20 == lower));
+        }
+
         #[test]
         fn find_byte_matches_position(hay in proptest::collection::vec(
             prop_oneof![Just(b';'), Just(b';' ^ 0x80), Just(b':'), Just(b'<'), Just(0u8), any::<u8>()],
