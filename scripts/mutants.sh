@@ -6,6 +6,8 @@
 #   bash scripts/mutants.sh plugin/src/config.rs [FILE...]   these files, one at a time
 #   bash scripts/mutants.sh --in-diff [BASE]     only code changed since the merge
 #                                                base with BASE (default: main)
+#   bash scripts/mutants.sh --one-run FILE...    these files in one cargo-mutants run
+#                                                (one first build instead of one per file)
 #
 # One file (or one diff) per cargo-mutants run keeps the CPU bounded (-j 1)
 # and each run short: on 2 cores the plugin's files take 2-12 minutes each.
@@ -72,6 +74,16 @@ run() {
     else
         echo "== $name: no viable mutant"
     fi
+    # Per file, when the run covered several.
+    if [ "$(cut -d: -f1 "$dir"/{caught,missed,timeout}.txt | sort -u | wc -l)" -gt 1 ]; then
+        cut -d: -f1 "$dir"/{caught,missed,timeout}.txt | sort -u | while read -r file; do
+            local c m t
+            c=$(grep -c "^$file:" "$dir/caught.txt" || true)
+            m=$(grep -c "^$file:" "$dir/missed.txt" || true)
+            t=$(grep -c "^$file:" "$dir/timeout.txt" || true)
+            echo "   $file: $c caught, $t timed out, $m missed of $((c + m + t))"
+        done
+    fi
     if [ "$missed" -gt 0 ] || [ "$timeout" -gt 0 ]; then
         status=1
         cat "$dir/missed.txt" "$dir/timeout.txt"
@@ -95,6 +107,22 @@ if [ "${1:-}" = "--in-diff" ]; then
         fi
         run "in-diff-$dir" -p "$package" --in-diff "$diff_file"
     done
+    exit "$status"
+fi
+
+if [ "${1:-}" = "--one-run" ]; then
+    shift
+    [ "$#" -gt 0 ] || { echo "--one-run needs files" >&2; exit 2; }
+    package=$(package_of "$1")
+    args=()
+    name="one-run"
+    for file in "$@"; do
+        name="$name-$(basename "$file" .rs)"
+        [ -f "$file" ] || { echo "no such file: $file" >&2; exit 2; }
+        [ "$(package_of "$file")" = "$package" ] || { echo "--one-run: one package at a time" >&2; exit 2; }
+        args+=(-f "$file")
+    done
+    run "$name" -p "$package" "${args[@]}"
     exit "$status"
 fi
 
