@@ -256,8 +256,10 @@ impl DeadUpstream {
                     // for it rather than a reset racing its write.
                     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
                     let _ = (&stream).read(&mut [0; 4096]);
-                    drop(stream);
+                    // Count before closing: the proxy answers its 502 the
+                    // moment it sees EOF, and the test reads the count then.
                     thread_dropped.fetch_add(1, Ordering::SeqCst);
+                    drop(stream);
                 }
             }
         });
