@@ -24,7 +24,7 @@ pub struct Pair<'a> {
 pub fn pairs(line: &[u8]) -> Pairs<'_> {
     Pairs {
         line,
-        spans: spans(line),
+        spans: spans(line).take(line.len()),
     }
 }
 
@@ -32,7 +32,8 @@ pub fn pairs(line: &[u8]) -> Pairs<'_> {
 #[derive(Debug, Clone)]
 pub struct Pairs<'a> {
     line: &'a [u8],
-    spans: Spans<'a>,
+    /// At most one span per byte, so that no bug in [`spans`] can loop.
+    spans: std::iter::Take<Spans<'a>>,
 }
 
 impl<'a> Iterator for Pairs<'a> {
@@ -188,7 +189,12 @@ pub fn lookup_token<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'
         // rather than from pair to pair: most pairs never contain it, and
         // a step per pair costs more than the pair's bytes.
         let mut from = 0;
-        while let Some(offset) = find_byte(&line[from..], name[0]) {
+        // Each round moves `from` on by at least a byte: a bound, not a
+        // limit, so that no bug here can loop.
+        for _ in 0..=line.len() {
+            let Some(offset) = find_byte(&line[from..], name[0]) else {
+                break;
+            };
             let start = from + offset;
             if !starts_pair(line, start) {
                 from = start + 1;
@@ -256,7 +262,7 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
         // Kept pairs that stand `; `-separated in the line are copied as
         // one run: the output is the same, pair by pair, in a few copies.
         let mut run: Option<(usize, usize)> = None;
-        for (start, end) in spans(line) {
+        for (start, end) in spans(line).take(line.len()) {
             let raw = &line[start..end];
             match replacements
                 .iter()
@@ -329,7 +335,12 @@ fn is_clean(line: &[u8]) -> bool {
         _ => return false,
     }
     let mut from = 0;
-    while let Some(offset) = find_byte(&line[from..], b';') {
+    // Each round moves `from` on by two bytes: bounded, so that no bug
+    // here can loop.
+    for _ in 0..line.len() {
+        let Some(offset) = find_byte(&line[from..], b';') else {
+            return true;
+        };
         let at = from + offset;
         // `at` > 0 and `at` + 1 < len: the line neither starts nor ends with `;`.
         match (
@@ -343,7 +354,8 @@ fn is_clean(line: &[u8]) -> bool {
         }
         from = at + 2;
     }
-    true
+    // Unreachable; "not clean" is the safe answer (the pair-by-pair path).
+    false
 }
 
 fn rewrite_capacity<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> usize {

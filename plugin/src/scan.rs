@@ -66,24 +66,15 @@ pub fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
 
 /// The index of the first byte equal to `needle` ignoring ASCII case
 /// (`needle` is an ASCII letter or anything else, then compared exactly):
-/// [`find_byte`] over the text folded to lower case a word at a time.
-/// Folding sets bit 0x20 of every byte, so `@` also looks like `` ` `` to
-/// the word test; the byte found is checked exactly.
+/// the text folded to lower case a word at a time. Folding sets bit 0x20
+/// of every byte, which for a letter's needle finds exactly that letter in
+/// either case (`@` and `` ` `` fold alike too, but they are not letters
+/// and take the exact search).
 pub fn find_byte_ignore_case(haystack: &[u8], needle: u8) -> Option<usize> {
     if !needle.is_ascii_alphabetic() {
         return find_byte(haystack, needle);
     }
-    let lower = needle.to_ascii_lowercase();
-    let mut at = 0;
-    while at < haystack.len() {
-        let rest = &haystack[at..];
-        let found = find_folded(rest, lower)?;
-        if rest[found].eq_ignore_ascii_case(&lower) {
-            return Some(at + found);
-        }
-        at += found + 1;
-    }
-    None
+    find_folded(haystack, needle.to_ascii_lowercase())
 }
 
 /// The first byte whose value with bit 0x20 set is `lower`.

@@ -17,6 +17,8 @@ pub fn one_value(buf: &[u8]) -> &[u8] {
 /// are a last value (a host that forgot the terminator).
 pub fn values(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(buf).filter(|b| !b.is_empty());
+    // At most one value per byte, so that no bug here can loop.
+    let most = buf.len();
     std::iter::from_fn(move || {
         let current = rest?;
         match find_nul(current) {
@@ -31,6 +33,7 @@ pub fn values(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
             }
         }
     })
+    .take(most)
 }
 
 /// The first NUL in `bytes`, a word at a time.
