@@ -8,6 +8,11 @@
 #                                                base with BASE (default: main)
 #   bash scripts/mutants.sh --one-run FILE...    these files in one cargo-mutants run
 #                                                (one first build instead of one per file)
+#   bash scripts/mutants.sh --ci                 what CI runs: the plugin's code changed
+#                                                since the merge base with origin/main (on
+#                                                main itself: since HEAD^), at most
+#                                                COHORT_MUTANTS_CI_MAX (120) mutants, a
+#                                                deterministic shard of them when more
 #
 # One file (or one diff) per cargo-mutants run keeps the CPU bounded (-j 1)
 # and each run short: on 2 cores the plugin's files take 2-12 minutes each.
@@ -107,6 +112,45 @@ if [ "${1:-}" = "--in-diff" ]; then
         fi
         run "in-diff-$dir" -p "$package" --in-diff "$diff_file"
     done
+    exit "$status"
+fi
+
+if [ "${1:-}" = "--ci" ]; then
+    # The change under test: against the merge base with origin/main, as
+    # for a pull request; a clone of main itself (CI's fresh clone) has no
+    # other base, so its last commit is the change. COHORT_MUTANTS_BASE
+    # names another base.
+    base="${COHORT_MUTANTS_BASE:-}"
+    if [ -z "$base" ]; then
+        if git rev-parse -q --verify origin/main >/dev/null &&
+            [ "$(git merge-base HEAD origin/main)" != "$(git rev-parse HEAD)" ]; then
+            base=$(git merge-base HEAD origin/main)
+        else
+            base=$(git rev-parse HEAD^)
+        fi
+    fi
+    mkdir -p target/mutants
+    diff_file="target/mutants/ci.patch"
+    # Only the plugin: every harness mutant rebuilds wasmtime's users and
+    # reruns the real-Traefik suite, minutes each (run those by file).
+    git diff "$base" -- plugin/src >"$diff_file"
+    if [ ! -s "$diff_file" ]; then
+        echo "== mutants: nothing changed in plugin/src since $(git rev-parse --short "$base")"
+        exit 0
+    fi
+    count=$(cargo mutants -p cohort-plugin --in-diff "$diff_file" --list | grep -c . || true)
+    max="${COHORT_MUTANTS_CI_MAX:-120}"
+    shard=()
+    if [ "$count" -gt "$max" ]; then
+        shards=$(((count + max - 1) / max))
+        # The same shard for the same commit; another commit, another shard.
+        k=$(($(git rev-parse HEAD | cut -c1-7 | xargs -I{} printf '%d' 0x{}) % shards))
+        shard=(--shard "$k/$shards")
+        echo "== mutants: $count mutants in the change since $(git rev-parse --short "$base"); testing shard $k/$shards"
+    else
+        echo "== mutants: $count mutants in the change since $(git rev-parse --short "$base")"
+    fi
+    run "ci-plugin" -p cohort-plugin --in-diff "$diff_file" "${shard[@]}"
     exit "$status"
 fi
 

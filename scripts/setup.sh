@@ -13,6 +13,8 @@
 # With --tests, also what only the test suite needs:
 # - cargo-fuzz (`cargo install cargo-fuzz --locked`, from crates.io), for the
 #   short fuzzing pass the tests run through scripts/fuzz.sh;
+# - cargo-mutants 27.1.0 (`cargo install cargo-mutants --locked`), for the
+#   mutation run over what a change touched (scripts/mutants.sh --ci);
 # - Traefik 3.3.3 and 3.5.3 side by side, not on PATH
 #   (scripts/traefik-install.sh, into
 #   ${COHORT_TRAEFIK_DIR:-$HOME/.cache/cohort/traefik}/X/traefik), for the
@@ -125,6 +127,14 @@ if [ "$TESTS" = 1 ]; then
         cargo install --quiet cargo-fuzz --locked
     fi
 
+    # --- cargo-mutants -----------------------------------------------------------
+    if cargo mutants --version >/dev/null 2>&1; then
+        say "cargo-mutants already installed ($(cargo mutants --version))"
+    else
+        say "installing cargo-mutants 27.1.0 from crates.io, for the mutation run over a change"
+        cargo install --quiet cargo-mutants --version 27.1.0 --locked
+    fi
+
     # --- Older Traefiks, side by side -------------------------------------------
     # shellcheck source=scripts/traefik-install.sh
     source scripts/traefik-install.sh
@@ -140,6 +150,7 @@ say "targets: $(rustup target list --installed | tr '\n' ' ')"
 say "traefik: $(traefik_version) at $(command -v traefik)"
 if [ "$TESTS" = 1 ]; then
     say "fuzz:    $(cargo fuzz --version)"
+    say "mutants: $(cargo mutants --version)"
     for v in "${SIDE_BY_SIDE_VERSIONS[@]}"; do
         say "traefik: $v at $(traefik_path "$v") (side by side, for the tests)"
     done
