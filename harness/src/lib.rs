@@ -40,7 +40,7 @@ pub mod host;
 pub mod model;
 pub mod traefik;
 
-pub mod lower;
+pub use http_wasm_lower as lower;
 
 /// Paths and sizes of the guest `build.rs` built: [`artifacts::PLUGIN_WASM`]
 /// is the shipped `plugin.wasm` (bulk memory lowered),
