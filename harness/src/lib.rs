@@ -33,14 +33,7 @@
 //!
 //! [http-wasm]: https://http-wasm.io
 
-pub mod abi;
-pub mod check;
-pub mod error;
-pub mod host;
-pub mod model;
-pub mod traefik;
-
-pub use http_wasm_lower as lower;
+pub use http_wasm_host::{abi, check, error, host, lower, model, traefik};
 
 /// Paths and sizes of the guest `build.rs` built: [`artifacts::PLUGIN_WASM`]
 /// is the shipped `plugin.wasm` (bulk memory lowered),
@@ -56,8 +49,8 @@ pub mod run;
 pub mod simulate;
 pub mod whoami;
 
-pub use abi::{BodyKind, Features, HeaderKind, HostCalls, Import, LogLevel};
-pub use check::{CheckPolicy, CompatReport};
-pub use error::{Error, Result};
-pub use host::{Exchange, Guest, GuestConfig, HostOptions, InstanceInfo, LogLine, LogSink, Stdio};
-pub use model::{Backend, BackendError, EchoBackend, Headers, Request, Response};
+pub use http_wasm_host::{
+    Backend, BackendError, BodyKind, CheckPolicy, CompatReport, EchoBackend, Error, Exchange,
+    Features, Guest, GuestConfig, HeaderKind, Headers, HostCalls, HostOptions, Import,
+    InstanceInfo, LogLevel, LogLine, LogSink, Request, Response, Result, Stdio,
+};

@@ -19,11 +19,14 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, Trap, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::abi::{self, AbiTrap, Features, HostCalls, HostState, LogLevel, RequestState};
+use crate::abi::{self, AbiTrap, Features, HostCalls, HostState, RequestState, Shared};
 use crate::check::{self, CheckPolicy, CompatReport, Severity};
 use crate::error::{Error, Result};
 use crate::model::{Backend, Request, Response};
 use crate::traefik;
+
+use crate::log::LogLevel;
+pub use crate::log::{LogLine, LogSink};
 
 /// The configuration `get_config` returns.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,24 +40,6 @@ pub enum GuestConfig {
     Json(serde_json::Value),
     /// These exact bytes, in either mode.
     Raw(Vec<u8>),
-}
-
-/// A receiver of log lines (guest `log` calls and host warnings).
-pub type LogSink = Arc<dyn Fn(&LogLine) + Send + Sync>;
-
-/// One log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// Its level.
-    pub level: LogLevel,
-    /// The message as the guest wrote it (lossy UTF-8).
-    pub message: String,
-}
-
-impl fmt::Display for LogLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", self.level, self.message)
-    }
 }
 
 /// Where the guest's WASI stdout/stderr go.
@@ -196,33 +181,6 @@ impl HostOptions {
     pub fn stdio(mut self, stdio: Stdio) -> Self {
         self.stdio = stdio;
         self
-    }
-}
-
-/// What every instance of one guest shares.
-pub(crate) struct Shared {
-    pub faithful: bool,
-    pub config: Vec<u8>,
-    log_level: LogLevel,
-    sink: Option<LogSink>,
-    middleware_features: OnceLock<Features>,
-}
-
-impl Shared {
-    /// Features enabled by the first instance's start-up (the middleware's).
-    pub fn middleware_features(&self) -> Features {
-        self.middleware_features.get().copied().unwrap_or_default()
-    }
-
-    /// Whether lines at `level` are recorded.
-    pub fn logs(&self, level: LogLevel) -> bool {
-        level >= self.log_level && level != LogLevel::None
-    }
-
-    pub fn emit(&self, line: &LogLine) {
-        if let Some(sink) = &self.sink {
-            sink(line);
-        }
     }
 }
 
