@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use cohort_harness::whoami::{Deployment, Reply};
 use cohort_harness::{Guest, HostOptions, Request};
+use cohort_test_support::jar;
 use serde_json::json;
 
 use super::traefik::{ALIAS, Options, Traefik};
@@ -437,45 +438,30 @@ enum Expect {
 /// One visitor's cookies.
 #[derive(Debug, Clone, Default)]
 struct Jar {
-    cookies: Vec<(String, String)>,
+    cookies: jar::Jar,
     user: Option<String>,
 }
 
 impl Jar {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     fn cohort(&self) -> Option<&str> {
-        self.get(COOKIE)
+        self.cookies.get(COOKIE)
     }
 
     /// The pairs other than the cohort cookie.
     fn others(&self) -> String {
-        self.cookies
-            .iter()
-            .filter(|(n, _)| n != COOKIE)
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.header_where(|n| n != COOKIE)
     }
 
     fn header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.header_value()
     }
 
     fn store(&mut self, set_cookies: &[(String, String, bool)]) {
         for (name, value, expired) in set_cookies {
-            self.cookies.retain(|(n, _)| n != name);
-            if !expired {
-                self.cookies.push((name.clone(), value.clone()));
+            if *expired {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.set(name, value);
             }
         }
     }
@@ -644,7 +630,7 @@ impl Visitors {
                     .headers
                     .push(("X-User-Id".to_owned(), user.clone().into_bytes()));
                 planned.jar = Jar {
-                    cookies: Vec::new(),
+                    cookies: jar::Jar::new(),
                     user: Some(user),
                 };
                 planned.expect = Expect::Assigned;
@@ -992,13 +978,9 @@ impl RawResponse {
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
             .filter_map(|(_, v)| {
-                let mut parts = v.split(';');
-                let (name, value) = parts.next()?.split_once('=')?;
-                let expired = parts.any(|a| {
-                    let a = a.trim().to_ascii_lowercase();
-                    a == "max-age=0" || a.starts_with("max-age=-")
-                });
-                Some((name.trim().to_owned(), value.trim().to_owned(), expired))
+                let cookie = jar::parse_set_cookie(v).ok()?;
+                let expired = jar::expires_now(&cookie);
+                Some((cookie.name().to_owned(), cookie.value().to_owned(), expired))
             })
             .collect()
     }
