@@ -9,12 +9,15 @@
 //! zip epoch (1980-01-01), fixed permissions; the ConfigMap's keys in a
 //! fixed order. The same `plugin.wasm` gives the same bytes.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::package;
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let written = package::write_dist("dist".as_ref(), &wasm)?;
+//! let dist = std::env::temp_dir().join(format!("cohort-doc-{}", std::process::id()));
+//! let written = package::write_dist(&dist, &wasm)?;
 //! println!("{} ({} bytes)", written.zip.display(), written.zip_len);
+//! assert!(written.zip.ends_with(package::zip_name()));
+//! std::fs::remove_dir_all(&dist)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

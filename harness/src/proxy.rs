@@ -20,16 +20,28 @@
 //!   upstream is a `502`.
 //! * It listens on loopback only unless [`ProxyOptions::allow_public`].
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::proxy::{Proxy, ProxyOptions};
+//! use cohort_harness::whoami::{Pod, Reply};
 //! use cohort_harness::{Guest, HostOptions};
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let guest = Guest::load(&wasm, HostOptions::traefik())?;
-//! let proxy = Proxy::start(guest, ProxyOptions::new("http://127.0.0.1:8081"))?;
-//! println!("listening on {}", proxy.url());
-//! proxy.wait();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let config = serde_json::json!({"seed": "docs", "variants": [
+//!     {"name": "v1", "default": true}, {"name": "v2", "weight": 10, "state": "active"}]});
+//! let guest = Guest::load(&wasm, HostOptions::traefik().config_json(config))?;
+//! let upstream = Pod::start("canary-v1", "v1-0")?;
+//! let proxy = Proxy::start(guest, ProxyOptions::new(upstream.url()))?;
+//! // Loopback only: no HTTP_PROXY of the environment.
+//! let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+//! let mut response = agent
+//!     .get(&format!("{}/", proxy.url()))
+//!     .header("Cookie", "canary=v2")
+//!     .call()?;
+//! let reply = Reply::parse(&response.body_mut().read_to_string()?)?;
+//! let cohort = reply.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-canary"));
+//! assert_eq!(cohort.map(|(_, v)| v.as_str()), Some("v2"), "{reply:?}");
+//! // `proxy.wait()` would serve until the process ends; dropping stops it.
+//! # Ok::<(), anyhow::Error>(())
 //! ```
 
 use std::io::{Cursor, Read};

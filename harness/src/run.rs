@@ -5,16 +5,18 @@
 //! building a request from curl-like arguments, and printing a request or a
 //! response the way `curl -v` / `curl -i` do.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::run::{self, RequestSpec};
 //! use cohort_harness::{EchoBackend, HostOptions};
 //!
 //! let wasm = run::read_guest("cohort")?;
-//! let config = run::parse_config_arg(r#"{"variants":[{"name":"v1"},{"name":"v2","weight":10}]}"#)?;
+//! let config = run::parse_config_arg(
+//!     r#"{"seed":"docs","variants":[{"name":"v1","default":true},{"name":"v2","weight":10,"state":"active"}]}"#,
+//! )?;
 //! let guest = run::load_guest(&wasm, HostOptions::traefik().config_json(config))?;
 //! let request = RequestSpec::default().build()?;
 //! let exchange = guest.handle(request, &EchoBackend::new())?;
-//! print!("{}", run::render_response(&exchange.response));
+//! assert!(run::render_response(&exchange.response).starts_with("HTTP/1.1 200 OK"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

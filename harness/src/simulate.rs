@@ -19,11 +19,11 @@
 //! weight of the active variants; drained and disabled variants take no new
 //! visitors.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::simulate::Simulation;
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let sim = Simulation::new(wasm, Simulation::canary_config(10.0)?).visitors(10_000);
+//! let sim = Simulation::new(wasm, Simulation::canary_config(10.0)?).visitors(200);
 //! let report = sim.run(None)?;
 //! print!("{}", report.render_text());
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -18,10 +18,11 @@
 //! behind a real Traefik, and the CLI offers them as a demo backend. Use
 //! [`Reply::parse`] to read a body back.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::whoami::Deployment;
 //!
 //! let v1 = Deployment::start("canary-v1", 2)?;
+//! assert_eq!(v1.pods().len(), 2);
 //! for pod in v1.pods() {
 //!     println!("{} at {}", pod.hostname(), pod.url());
 //! }
