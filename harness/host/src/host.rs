@@ -58,8 +58,10 @@ pub struct HostOptions {
     /// Behave like Traefik 3.7 where it differs from a naive host (default
     /// `true`): config stringified, WASI random a PRNG seeded with 42, fake
     /// monotonic clock, `log_enabled` always 1, bulk memory refused, trailer
-    /// and `buffer_request` quirks of http-wasm-host-go. `false`: config as
-    /// given, real randomness and clocks, warnings instead of refusals.
+    /// and `buffer_request` quirks of http-wasm-host-go, and an instance
+    /// that trapped fails every later request it serves, as in Traefik.
+    /// `false`: config as given, real randomness and clocks, warnings
+    /// instead of refusals, an instance reused after a trap.
     pub faithful: bool,
     /// What `get_config` returns.
     pub config: GuestConfig,
@@ -193,6 +195,10 @@ struct Instance {
     handle_response: TypedFunc<(i32, i32), ()>,
     start_fuel: u64,
     served: u64,
+    /// Faithful mode: the guest fault that left this instance mid-request.
+    /// Traefik keeps such an instance in its pool, and every later request
+    /// it serves fails (notes/soak.md, finding 2).
+    poisoned: Option<Error>,
 }
 
 /// Which instance served a request.
@@ -661,6 +667,7 @@ impl Inner {
             handle_response,
             start_fuel,
             served: 0,
+            poisoned: None,
         })
     }
 
@@ -672,6 +679,9 @@ impl Inner {
         backend: &dyn Backend,
         fresh: bool,
     ) -> Result<Exchange> {
+        if let Some(poison) = &instance.poisoned {
+            return Ok(self.poisoned_exchange(instance, request, poison.clone()));
+        }
         let limit = self.options.fuel_limit;
         let store = &mut instance.store;
         // A fresh instance's start-up features count for this request too.
@@ -768,8 +778,56 @@ impl Inner {
             },
         };
         instance.served += 1;
+        if self.shared.faithful
+            && let Some(fault) = exchange.error.as_ref().filter(|e| poisons(e))
+        {
+            instance.poisoned = Some(fault.clone());
+        }
         Ok(exchange)
     }
+
+    /// A request to a poisoned instance: the guest is not entered, the
+    /// client gets the `500` the first fault gave.
+    fn poisoned_exchange(
+        &self,
+        instance: &mut Instance,
+        request: Request,
+        poison: Error,
+    ) -> Exchange {
+        let mut state = RequestState::new(request, self.shared.middleware_features());
+        state.write_error(&poison.to_string());
+        let exchange = Exchange {
+            response: state.finish(),
+            backend_request: None,
+            error: Some(poison),
+            aborted: false,
+            ctx: 0,
+            next_failed: false,
+            features: Features::NONE,
+            fuel: 0,
+            memory_bytes: instance.memory.data_size(&instance.store),
+            host_calls: HostCalls::default(),
+            logs: Vec::new(),
+            instance: InstanceInfo {
+                id: instance.id,
+                fresh: false,
+                start_fuel: instance.start_fuel,
+                served_before: instance.served,
+            },
+        };
+        instance.served += 1;
+        exchange
+    }
+}
+
+/// Whether a fault leaves a wazero instance unusable in Traefik: a trap
+/// (an ABI violation is one there: the host function panics) or an exit.
+/// Running out of fuel is the harness's own limit, unknown to Traefik.
+fn poisons(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Trap { .. } | Error::Abi { .. } | Error::Exit { .. }
+    )
 }
 
 fn request_state(store: &mut Store<HostState>) -> Result<&mut RequestState> {
