@@ -431,27 +431,13 @@ impl Guest {
             Ok(taken) => taken,
             Err(error) if error.is_guest_fault() || matches!(error, Error::Instantiate(_)) => {
                 // Go's HandleRequest fails before the guest runs: 500.
-                let mut state = RequestState::new(request, inner.shared.middleware_features());
-                state.write_error(&error.to_string());
-                return Ok(Exchange {
-                    response: state.finish(),
-                    backend_request: None,
-                    error: Some(error),
-                    aborted: false,
-                    ctx: 0,
-                    next_failed: false,
-                    features: Features::NONE,
-                    fuel: 0,
-                    memory_bytes: 0,
-                    host_calls: HostCalls::default(),
-                    logs: Vec::new(),
-                    instance: InstanceInfo {
-                        id: 0,
-                        fresh: true,
-                        start_fuel: 0,
-                        served_before: 0,
-                    },
-                });
+                let none = InstanceInfo {
+                    id: 0,
+                    fresh: true,
+                    start_fuel: 0,
+                    served_before: 0,
+                };
+                return Ok(inner.failed_before_guest(request, error, none, 0));
             }
             Err(other) => return Err(other),
         };
@@ -794,29 +780,42 @@ impl Inner {
         request: Request,
         poison: Error,
     ) -> Exchange {
+        let info = InstanceInfo {
+            id: instance.id,
+            fresh: false,
+            start_fuel: instance.start_fuel,
+            served_before: instance.served,
+        };
+        let memory_bytes = instance.memory.data_size(&instance.store);
+        instance.served += 1;
+        self.failed_before_guest(request, poison, info, memory_bytes)
+    }
+
+    /// A request that fails before the guest runs: Go's `handleErr`, a
+    /// `500` whose body is the error text.
+    fn failed_before_guest(
+        &self,
+        request: Request,
+        error: Error,
+        instance: InstanceInfo,
+        memory_bytes: usize,
+    ) -> Exchange {
         let mut state = RequestState::new(request, self.shared.middleware_features());
-        state.write_error(&poison.to_string());
-        let exchange = Exchange {
+        state.write_error(&error.to_string());
+        Exchange {
             response: state.finish(),
             backend_request: None,
-            error: Some(poison),
+            error: Some(error),
             aborted: false,
             ctx: 0,
             next_failed: false,
             features: Features::NONE,
             fuel: 0,
-            memory_bytes: instance.memory.data_size(&instance.store),
+            memory_bytes,
             host_calls: HostCalls::default(),
             logs: Vec::new(),
-            instance: InstanceInfo {
-                id: instance.id,
-                fresh: false,
-                start_fuel: instance.start_fuel,
-                served_before: instance.served,
-            },
-        };
-        instance.served += 1;
-        exchange
+            instance,
+        }
     }
 }
 
