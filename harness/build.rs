@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-#[path = "src/lower.rs"]
-#[allow(dead_code)]
-mod lower;
+use http_wasm_lower as lower;
 
 type BoxError = Box<dyn Error>;
 

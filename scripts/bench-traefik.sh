@@ -11,16 +11,16 @@
 # (988 bytes), `GET /<route>/products/42?ref=mail`; a returning visitor's
 # Cookie header ends in `canary=v1`, a new visitor's has no cohort cookie
 # and comes with `X-User-Id: u123` (the configured key). The shapes are
-# those of plugin/benches/common/shapes.rs, the configurations
-# plugin/benches/configs/{recipe,testdata}.json.
+# those of harness/test-support/src/shapes.rs, the configurations
+# harness/test-support/configs/{recipe,testdata}.json.
 #
 #   plain             no middleware
 #   headers           Traefik's `headers` middleware setting two request headers
-#   noop-wasm         a wasm guest that does nothing (harness/benches/noop.wat)
+#   noop-wasm         a wasm guest that does nothing (harness/test-support/guests/noop.wat)
 #   calls-returning   a wasm guest making exactly Cohort's host calls for
 #                     cohort-returning and nothing else
-#                     (harness/benches/calls-returning.wat)
-#   calls-new         the same for cohort-new (harness/benches/calls-new.wat)
+#                     (harness/test-support/guests/calls-returning.wat)
+#   calls-new         the same for cohort-new (harness/test-support/guests/calls-new.wat)
 #   recipe-returning  Cohort with the minimal recipe's configuration
 #                     (recipes/file/flat-routers.yml), returning visitors
 #   recipe-new        the same, new visitors
@@ -194,7 +194,7 @@ PIDS+=($!)
 # --- traefik -----------------------------------------------------------------------
 WEB_PORT="$(free_port)"
 PING_PORT="$(free_port)"
-# The browser's request (plugin/benches/common/shapes.rs, `browser`).
+# The browser's request (harness/test-support/src/shapes.rs, `browser`).
 BROWSER_UA="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 BROWSER_ACCEPT="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 BROWSER_LANGUAGE="en-GB,en;q=0.9"
@@ -205,7 +205,7 @@ SHOWN="${EXTRA_COOKIE:+<${#EXTRA_COOKIE} bytes of EXTRA_COOKIE>; }<30 analytics 
 # The benchmark configurations, as one-line JSON (which is YAML).
 bench_config() { # name -> JSON
     python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' \
-        "$ROOT/plugin/benches/configs/$1.json"
+        "$ROOT/harness/test-support/configs/$1.json"
 }
 RECIPE_CONFIG="$(bench_config recipe)"
 TESTDATA_CONFIG="$(bench_config testdata)"
@@ -558,25 +558,25 @@ $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (\`return 200\`, one worker) on
 ${WARMUP} s warm-up per route; the table gives medians over the rounds. Traefik CPU/req is
 Traefik's utime+stime (from \`/proc/<pid>/stat\`) over a run divided by the requests served.
 
-Every request is a browser's (\`plugin/benches/common/shapes.rs\`): \`GET /<route>$BROWSER_PATH\`
+Every request is a browser's (\`harness/test-support/src/shapes.rs\`): \`GET /<route>$BROWSER_PATH\`
 with Chrome's \`User-Agent: $BROWSER_UA\`,
 \`Accept\`, \`Accept-Language\` and \`Cookie: $SHOWN\`; a returning visitor's
 Cookie header adds \`; canary=v1\`, a new visitor's adds nothing and the request carries
 \`X-User-Id: u123\` (the configured key).
 
 - plain: no middleware; headers: Traefik's \`headers\` middleware setting two request headers;
-  noop-wasm: a wasm guest that does nothing (\`harness/benches/noop.wat\`), the floor of any
+  noop-wasm: a wasm guest that does nothing (\`harness/test-support/guests/noop.wat\`), the floor of any
   http-wasm middleware.
 - calls-returning, calls-new: wasm guests that make exactly the \`http_handler\` calls Cohort
-  makes for cohort-returning and cohort-new and nothing else (\`harness/benches/calls-*.wat\`;
+  makes for cohort-returning and cohort-new and nothing else (\`harness/test-support/guests/calls-*.wat\`;
   the harness's check of that is below the cost table).
 - cohort-returning: Cohort with \`.traefik.yml\`'s \`testData\` configuration
-  (\`plugin/benches/configs/testdata.json\`: 90/10, three keys, an override header and query, a
+  (\`harness/test-support/configs/testdata.json\`: 90/10, three keys, an override header and query, a
   path and a user-agent exclusion), every request a returning visitor (valid cohort cookie).
 - cohort-new: the same, every request a new visitor: bucketed by \`X-User-Id\`, the cohort cookie
   added to the request's Cookie header, one \`Set-Cookie\` (\`stickiness: keep\` keeps no visitor id).
 - recipe-returning, recipe-new: the same with the minimal recipe's configuration
-  (\`recipes/file/flat-routers.yml\`, \`plugin/benches/configs/recipe.json\`).
+  (\`recipes/file/flat-routers.yml\`, \`harness/test-support/configs/recipe.json\`).
 - plain, headers, noop-wasm and calls-returning get the returning visitor's request (so
   cohort-new − noop-wasm also counts Traefik parsing one more header, \`X-User-Id\`).
 - plugin.wasm: $WASM_SIZE bytes.

@@ -7,18 +7,17 @@
 //!   the plugin's own cookie code.
 //! * [`native`]: the request through the native decision core.
 //! * [`wasm`] (feature `wasm`): the request through the real `plugin.wasm`
-//!   in the harness.
+//!   in the host.
 //!
-//! `input`, `configs`, `checks` and `wasm` use nothing of the plugin, so the
-//! harness's test suite includes them by path to replay the `wasm_request`
-//! corpus as an ordinary test (`harness/tests/all/fuzz.rs`).
+//! `input`, `configs`, `checks` and `wasm` use nothing of the plugin: they
+//! live in `cohort-test-support` (`harness/test-support/src/fuzz/`), which
+//! the harness's test suite also uses to replay the corpora as an ordinary
+//! test (`harness/tests/all/fuzz.rs`).
 
-pub mod checks;
-pub mod configs;
-pub mod input;
+pub use cohort_test_support::fuzz::{checks, configs, input};
 pub mod native;
 #[cfg(feature = "wasm")]
-pub mod wasm;
+pub use cohort_test_support::fuzz::wasm;
 
 #[cfg(test)]
 mod tests {

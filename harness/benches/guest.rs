@@ -12,13 +12,11 @@
 //! adds. Fuel and host-call counts of the same shapes:
 //! `cargo run --release -p cohort-harness --example costs`.
 
-#[path = "common/shapes.rs"]
-mod shapes;
-
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use cohort_harness::{Guest, HostOptions, artifacts};
+use cohort_test_support::bench as shapes;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
 fn load(wasm: &[u8], options: HostOptions) -> Guest {

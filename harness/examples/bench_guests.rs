@@ -17,12 +17,10 @@
 //! Traefik-faithful harness; when their host calls differ it says so on
 //! stderr (the benchmark then prices other calls than Cohort's).
 
-#[path = "../benches/common/shapes.rs"]
-mod shapes;
-
 use std::path::PathBuf;
 
 use cohort_harness::{Guest, HostOptions, artifacts, check};
+use cohort_test_support::bench as shapes;
 
 type BoxError = Box<dyn std::error::Error>;
 

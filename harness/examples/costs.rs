@@ -2,7 +2,7 @@
 //! and the calls-only guests (`benches/calls-*.wat`, which make Cohort's
 //! host calls for one shape and nothing else): host calls, guest
 //! instructions (wasmtime fuel) and memory, for every request shape of the
-//! benchmarks (`plugin/benches/common/shapes.rs`), in the Traefik-faithful
+//! benchmarks (`harness/test-support/src/shapes.rs`), in the Traefik-faithful
 //! host.
 //!
 //! ```text
@@ -17,12 +17,10 @@
 //! table does not depend on the machine's load; the timings of the same
 //! shapes are in `cargo bench -p cohort-harness --bench guest`.
 
-#[path = "../benches/common/shapes.rs"]
-mod shapes;
-
 use std::collections::BTreeMap;
 
 use cohort_harness::{Guest, HostOptions, Import, artifacts};
+use cohort_test_support::bench as shapes;
 
 type BoxError = Box<dyn std::error::Error>;
 

@@ -1,46 +1,45 @@
-//! A wasmtime host for [http-wasm] guests that behaves like Traefik's.
+//! Cohort's own tools on top of [`http_wasm_host`]: the `cohort-harness`
+//! CLI and the test driver of Cohort's suite.
 //!
-//! Traefik 3.7 runs wasm middleware through http-wasm-host-go on wazero
-//! 1.8. This crate runs the same guests on wasmtime, as a library for
-//! tests, benchmarks, a CLI and a reverse proxy, and reproduces Traefik's
-//! host where it differs from a naive one (see [`HostOptions::faithful`]).
+//! The general http-wasm host (ABI, model, instance pool, compatibility
+//! check, Traefik profile, lowering) is the `http-wasm-host` crate, which
+//! knows nothing of Cohort; this crate re-exports it so that Cohort's tools
+//! and tests have one name to import from. What is Cohort's lives here:
 //!
-//! ```no_run
-//! use cohort_harness::{EchoBackend, Guest, HostOptions, Request};
+//! * [`artifacts`]: the `plugin.wasm` that `build.rs` builds from the
+//!   plugin's sources (bulk memory lowered), so `cargo test` always tests
+//!   the guest as it is now.
+//! * [`run`], [`proxy`], [`simulate`], [`package`], [`report`], [`whoami`]:
+//!   what the CLI does (one request, a reverse proxy, synthetic traffic,
+//!   the plugin-catalog zip and ConfigMap, a report on Traefik's access
+//!   log, whoami backends), as library code with [`anyhow`] errors.
 //!
-//! # fn main() -> cohort_harness::Result<()> {
-//! let wasm = std::fs::read("plugin.wasm").expect("a guest");
-//! let guest = Guest::load(&wasm, HostOptions::default().config_json(serde_json::json!({"percent": 10})))?;
-//! let backend = EchoBackend::new();
-//! let exchange = guest.handle(Request::get("/").header("Cookie", "a=b"), &backend)?;
-//! println!("{} after {} fuel", exchange.response.status, exchange.fuel);
-//! # Ok(())
-//! # }
+//! Cohort through the host, as Traefik would run it:
+//!
 //! ```
+//! use cohort_harness::{EchoBackend, Guest, HostOptions, Request, artifacts};
+//! use serde_json::json;
 //!
-//! * [`model`]: [`Request`], [`Response`], [`Headers`], the [`Backend`]
-//!   that "next" calls and the recording [`EchoBackend`].
-//! * [`host`]: [`Guest`] (load, pool, [`Guest::handle`]) and [`Exchange`]
-//!   (the response plus what it cost).
-//! * [`abi`]: the host functions, the ABI table and its bit-packing.
-//! * [`check`]: the load-time compatibility check ([`check::inspect`]).
-//! * [`traefik`]: Traefik-faithful pieces (config stringification, fake
-//!   random, fake monotonic clock).
-//! * [`run`], [`proxy`], [`simulate`], [`package`], [`report`]: what the
-//!   `cohort-harness` CLI does (one request, a reverse proxy, synthetic
-//!   traffic, the plugin-catalog zip and ConfigMap, a report on Traefik's
-//!   access log), as library code.
-//!
-//! [http-wasm]: https://http-wasm.io
+//! let wasm = std::fs::read(artifacts::PLUGIN_WASM)?;
+//! let config = json!({
+//!     "seed": "docs",
+//!     "variants": [
+//!         {"name": "v1", "default": true},
+//!         {"name": "v2", "weight": 10, "state": "active"}
+//!     ]
+//! });
+//! let guest = Guest::load(&wasm, HostOptions::traefik().config_json(config))?;
+//! let backend = EchoBackend::new();
+//! let exchange = guest.handle(Request::get("/").header("Cookie", "canary=v2"), &backend)?;
+//! // A returning visitor keeps the cohort its cookie names, and its
+//! // backend is told which one that is.
+//! let seen = exchange.backend_request.expect("Cohort calls next");
+//! assert_eq!(seen.headers.get("X-Canary"), Some("v2"));
+//! assert_eq!(exchange.response.status, 200);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
-pub mod abi;
-pub mod check;
-pub mod error;
-pub mod host;
-pub mod model;
-pub mod traefik;
-
-pub mod lower;
+pub use http_wasm_host::{abi, check, error, host, lower, model, traefik};
 
 /// Paths and sizes of the guest `build.rs` built: [`artifacts::PLUGIN_WASM`]
 /// is the shipped `plugin.wasm` (bulk memory lowered),
@@ -56,8 +55,8 @@ pub mod run;
 pub mod simulate;
 pub mod whoami;
 
-pub use abi::{BodyKind, Features, HeaderKind, HostCalls, Import, LogLevel};
-pub use check::{CheckPolicy, CompatReport};
-pub use error::{Error, Result};
-pub use host::{Exchange, Guest, GuestConfig, HostOptions, InstanceInfo, LogLine, LogSink, Stdio};
-pub use model::{Backend, BackendError, EchoBackend, Headers, Request, Response};
+pub use http_wasm_host::{
+    Backend, BackendError, BodyKind, CheckPolicy, CompatReport, EchoBackend, Error, Exchange,
+    Features, Guest, GuestConfig, HeaderKind, Headers, HostCalls, HostOptions, Import,
+    InstanceInfo, LogLevel, LogLine, LogSink, Request, Response, Result, Stdio,
+};

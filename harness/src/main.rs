@@ -17,7 +17,7 @@ use cohort_harness::proxy::{Proxy, ProxyOptions};
 use cohort_harness::report::{self, Source};
 use cohort_harness::run::{self, RequestSpec};
 use cohort_harness::simulate::{self, ChangeKind, ConfigChange, KeyMode, Progress, Simulation};
-use cohort_harness::{EchoBackend, HostOptions, LogLevel, artifacts, package, whoami};
+use cohort_harness::{EchoBackend, HostOptions, LogLevel, Stdio, artifacts, package, whoami};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,10 +98,24 @@ struct GuestOptions {
     /// middleware's section of Traefik's dynamic configuration says).
     #[arg(long, value_name = "JSON|@FILE")]
     config: Option<String>,
+    /// The guest's configuration as raw bytes: TEXT, or `@file` holding any
+    /// bytes, delivered as they are in either mode (http-wasm-host-go passes
+    /// any bytes; Traefik's are always JSON).
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "config")]
+    config_raw: Option<String>,
     /// A plain host instead of a Traefik-faithful one: configuration types
     /// kept, real randomness and clocks, bulk memory allowed.
     #[arg(long)]
     native: bool,
+    /// The lowest level of the guest's log that is recorded and printed:
+    /// debug, info, warn, error or none. A plain host answers the guest's
+    /// `log_enabled` by it too (Traefik's says yes to every level).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
+    log_level: Option<LogLevel>,
+    /// Pass the guest's WASI stdout and stderr through to this process's
+    /// (Traefik discards them).
+    #[arg(long)]
+    guest_stdio: bool,
 }
 
 impl GuestOptions {
@@ -110,7 +124,38 @@ impl GuestOptions {
         if let Some(config) = &self.config {
             options = options.config_json(config_arg(config)?);
         }
+        if let Some(raw) = &self.config_raw {
+            options = options.config_raw(config_raw_arg(raw)?);
+        }
+        if let Some(level) = self.log_level {
+            options = options.log_level(level);
+        }
+        if self.guest_stdio {
+            options = options.stdio(Stdio::Inherit);
+        }
         Ok(options)
+    }
+}
+
+/// `debug`, `info`, `warn`, `error` or `none`.
+fn parse_log_level(text: &str) -> Result<LogLevel, String> {
+    [
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+        LogLevel::None,
+    ]
+    .into_iter()
+    .find(|level| level.to_string().eq_ignore_ascii_case(text))
+    .ok_or_else(|| format!("{text:?} is not a log level (debug, info, warn, error, none)"))
+}
+
+/// `--config-raw`: the text itself, or the bytes of `@file`.
+fn config_raw_arg(arg: &str) -> Result<Vec<u8>> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading --config-raw {path}")),
+        None => Ok(arg.as_bytes().to_vec()),
     }
 }
 
@@ -245,9 +290,10 @@ enum StickinessArg {
 struct CheckArgs {
     /// The guest: a .wasm file, or `cohort` for the built-in plugin.
     guest: String,
-    /// Judge as a plain host: Traefik-only refusals become warnings.
-    #[arg(long)]
-    native: bool,
+    /// The configuration its start-up reads; `--native` judges as a plain
+    /// host: Traefik-only refusals become warnings.
+    #[command(flatten)]
+    guest_options: GuestOptions,
 }
 
 /// Write the Traefik plugin-catalog artifact and a Kubernetes ConfigMap.
@@ -525,6 +571,9 @@ fn run_one(args: &RunArgs) -> Result<ExitCode> {
                 &features
             }
         )?;
+    }
+    if args.verbose || args.guest_options.log_level.is_some() {
+        let mut err = std::io::stderr().lock();
         for line in &exchange.logs {
             writeln!(err, "* guest log: {line}")?;
         }
@@ -537,13 +586,14 @@ fn run_one(args: &RunArgs) -> Result<ExitCode> {
 
 fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let mut host = args.guest_options.host_options()?;
-    host = if args.verbose {
-        host.log_level(LogLevel::Debug)
-            .log_sink(|line| eprintln!("guest log: {line}"))
-    } else {
-        host.log_level(LogLevel::Warn)
-            .log_sink(|line| eprintln!("guest log: {line}"))
+    let level = match args.guest_options.log_level {
+        Some(level) => level,
+        None if args.verbose => LogLevel::Debug,
+        None => LogLevel::Warn,
     };
+    host = host
+        .log_level(level)
+        .log_sink(|line| eprintln!("guest log: {line}"));
     let guest = load(&args.guest, host)?;
     let mut options = ProxyOptions::new(args.upstream.clone())
         .listen(args.listen)
@@ -657,17 +707,34 @@ fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
 fn check(args: &CheckArgs) -> Result<ExitCode> {
     let wasm = run::read_guest(&args.guest)?;
     let report = check::inspect(&wasm).with_context(|| format!("reading {}", args.guest))?;
-    let policy = if args.native {
+    let policy = if args.guest_options.native {
         CheckPolicy::Warn
     } else {
         CheckPolicy::Refuse
     };
-    print!("{}", report.render(policy));
-    Ok(if report.accepts(policy) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let rendered = report.render(policy);
+    if !report.accepts(policy) {
+        print!("{rendered}");
+        return Ok(ExitCode::FAILURE);
+    }
+    // The module passes: start it, as http-wasm-host-go does when it loads
+    // a guest (and `run` does), so a guest whose start-up traps or exits is
+    // refused here too.
+    let findings = rendered
+        .strip_suffix("verdict: loads\n")
+        .unwrap_or(&rendered);
+    let options = args.guest_options.host_options()?.check(policy);
+    match run::load_guest(&wasm, options) {
+        Ok(_) => {
+            print!("{findings}start-up: ok\nverdict: loads\n");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let error = error.to_string().replace('\n', "\n  ");
+            print!("{findings}start-up: failed: {error}\nverdict: refused\n");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn package(args: &PackageArgs) -> Result<ExitCode> {

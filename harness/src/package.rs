@@ -9,12 +9,15 @@
 //! zip epoch (1980-01-01), fixed permissions; the ConfigMap's keys in a
 //! fixed order. The same `plugin.wasm` gives the same bytes.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::package;
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let written = package::write_dist("dist".as_ref(), &wasm)?;
+//! let dist = std::env::temp_dir().join(format!("cohort-doc-{}", std::process::id()));
+//! let written = package::write_dist(&dist, &wasm)?;
 //! println!("{} ({} bytes)", written.zip.display(), written.zip_len);
+//! assert!(written.zip.ends_with(package::zip_name()));
+//! std::fs::remove_dir_all(&dist)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -22,6 +25,7 @@ use std::fmt::Write as _;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
+use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
 
 use zip::write::SimpleFileOptions;
@@ -43,48 +47,6 @@ pub const MODULE_NAME: &str = "github.com/cohort-canary/cohort";
 /// The version packaged (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What can go wrong packaging.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Writing or reading the zip itself.
-    #[error("zip: {0}")]
-    Zip(#[from] zip::result::ZipError),
-    /// A file or directory could not be written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// What failed.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A ConfigMap name or namespace Kubernetes would refuse.
-    #[error(
-        "{what} {name:?}: not a Kubernetes name (1 to {max} of a-z, 0-9, `-` and `.`, \
-         starting and ending with a letter or digit)"
-    )]
-    KubernetesName {
-        /// `ConfigMap name` or `namespace`.
-        what: &'static str,
-        /// The name given.
-        name: String,
-        /// The longest name allowed.
-        max: usize,
-    },
-    /// The files do not fit in one ConfigMap.
-    #[error(
-        "the ConfigMap would hold {bytes} bytes, over Kubernetes' limit of {CONFIGMAP_LIMIT} bytes"
-    )]
-    TooLarge {
-        /// What `plugin.wasm` and `.traefik.yml` add up to.
-        bytes: usize,
-    },
-    /// Text that is not a ConfigMap [`build_configmap`] wrote.
-    #[error("not a Cohort plugin ConfigMap: {0}")]
-    NotAConfigMap(String),
-}
-
 /// `cohort-<version>.zip`.
 pub fn zip_name() -> String {
     format!("cohort-{VERSION}.zip")
@@ -92,20 +54,23 @@ pub fn zip_name() -> String {
 
 /// The artifact's bytes: `plugin.wasm` (`wasm`, deflated) then
 /// `.traefik.yml` ([`MANIFEST`]).
-pub fn build_zip(wasm: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn build_zip(wasm: &[u8]) -> Result<Vec<u8>> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .last_modified_time(DateTime::default())
         .unix_permissions(0o644);
     for (name, bytes) in [(WASM_NAME, wasm), (MANIFEST_NAME, MANIFEST.as_bytes())] {
-        writer.start_file(name, options)?;
-        writer.write_all(bytes).map_err(|source| Error::Io {
-            path: PathBuf::from(name),
-            source,
-        })?;
+        writer.start_file(name, options).map_err(zip_error)?;
+        writer
+            .write_all(bytes)
+            .map_err(|source| anyhow!("{name}: {source}"))?;
     }
-    Ok(writer.finish()?.into_inner())
+    Ok(writer.finish().map_err(zip_error)?.into_inner())
+}
+
+fn zip_error(error: zip::result::ZipError) -> anyhow::Error {
+    anyhow!("zip: {error}")
 }
 
 /// One entry of a zip, read back.
@@ -120,18 +85,16 @@ pub struct Entry {
 }
 
 /// Every entry of a zip, in order (checking CRCs as it reads).
-pub fn read_zip(zip: &[u8]) -> Result<Vec<Entry>, Error> {
-    let mut archive = ZipArchive::new(Cursor::new(zip))?;
+pub fn read_zip(zip: &[u8]) -> Result<Vec<Entry>> {
+    let mut archive = ZipArchive::new(Cursor::new(zip)).map_err(zip_error)?;
     let mut entries = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
-        let mut file = archive.by_index(i)?;
-        let name = file.name()?.into_owned();
+        let mut file = archive.by_index(i).map_err(zip_error)?;
+        let name = file.name().map_err(zip_error)?.into_owned();
         let compressed_len = file.compressed_size();
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|source| Error::Io {
-            path: PathBuf::from(&name),
-            source,
-        })?;
+        file.read_to_end(&mut bytes)
+            .map_err(|source| anyhow!("{name}: {source}"))?;
         entries.push(Entry {
             name,
             bytes,
@@ -158,7 +121,7 @@ pub fn configmap_file_name() -> String {
 
 /// Checks a Kubernetes object name (`max` 253, a DNS subdomain) or
 /// namespace (`max` 63, a DNS label, no dots).
-fn kubernetes_name(what: &'static str, name: &str, max: usize, dots: bool) -> Result<(), Error> {
+fn kubernetes_name(what: &'static str, name: &str, max: usize, dots: bool) -> Result<()> {
     let ok_inner =
         |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.');
     let ok_edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -171,11 +134,10 @@ fn kubernetes_name(what: &'static str, name: &str, max: usize, dots: bool) -> Re
     if valid {
         Ok(())
     } else {
-        Err(Error::KubernetesName {
-            what,
-            name: name.to_owned(),
-            max,
-        })
+        Err(anyhow!(
+            "{what} {name:?}: not a Kubernetes name (1 to {max} of a-z, 0-9, `-` and `.`, \
+             starting and ending with a letter or digit)"
+        ))
     }
 }
 
@@ -186,14 +148,16 @@ fn kubernetes_name(what: &'static str, name: &str, max: usize, dots: bool) -> Re
 /// `kubectl -n`. The annotation [`CONFIGMAP_SHA_ANNOTATION`] names the
 /// guest's SHA-256, for a pod annotation that restarts Traefik when the
 /// plugin changes (Traefik loads plugins at start only).
-pub fn build_configmap(wasm: &[u8], name: &str, namespace: Option<&str>) -> Result<String, Error> {
+pub fn build_configmap(wasm: &[u8], name: &str, namespace: Option<&str>) -> Result<String> {
     kubernetes_name("ConfigMap name", name, 253, true)?;
     if let Some(namespace) = namespace {
         kubernetes_name("namespace", namespace, 63, false)?;
     }
     let bytes = wasm.len() + MANIFEST.len();
     if bytes > CONFIGMAP_LIMIT {
-        return Err(Error::TooLarge { bytes });
+        return Err(anyhow!(
+            "the ConfigMap would hold {bytes} bytes, over Kubernetes' limit of {CONFIGMAP_LIMIT} bytes"
+        ));
     }
     let sha: String = Sha256::digest(wasm)
         .iter()
@@ -235,8 +199,8 @@ pub fn build_configmap(wasm: &[u8], name: &str, namespace: Option<&str>) -> Resu
 
 /// The files of a ConfigMap [`build_configmap`] wrote: `(key, bytes)` of
 /// every `binaryData` entry, in order.
-pub fn read_configmap(yaml: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let bad = |m: &str| Error::NotAConfigMap(m.to_owned());
+pub fn read_configmap(yaml: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad = |m: &str| anyhow!("not a Cohort plugin ConfigMap: {m}");
     if !yaml.lines().any(|l| l == "kind: ConfigMap") {
         return Err(bad("no `kind: ConfigMap`"));
     }
@@ -335,7 +299,7 @@ pub struct Written {
 /// Writes `<out>/cohort-<version>.zip`, `<out>/plugin.wasm` and
 /// `<out>/cohort-<version>-configmap.yaml` (ConfigMap [`CONFIGMAP_NAME`],
 /// no namespace), creating `out` if needed.
-pub fn write_dist(out: &Path, wasm: &[u8]) -> Result<Written, Error> {
+pub fn write_dist(out: &Path, wasm: &[u8]) -> Result<Written> {
     write_dist_named(out, wasm, CONFIGMAP_NAME, None)
 }
 
@@ -345,10 +309,10 @@ pub fn write_dist_named(
     wasm: &[u8],
     configmap_name: &str,
     namespace: Option<&str>,
-) -> Result<Written, Error> {
+) -> Result<Written> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
+        move |source: std::io::Error| anyhow!("{}: {source}", path.display())
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let zip = build_zip(wasm)?;
@@ -445,7 +409,7 @@ mod tests {
             assert!(
                 matches!(
                     build_configmap(&wasm, bad, None),
-                    Err(Error::KubernetesName { .. })
+                    Err(e) if e.to_string().contains("not a Kubernetes name")
                 ),
                 "{bad:?}"
             );
@@ -453,11 +417,11 @@ mod tests {
         assert!(build_configmap(&wasm, "a.b", None).is_ok());
         assert!(matches!(
             build_configmap(&wasm, "cohort", Some("a.b")),
-            Err(Error::KubernetesName { .. })
+            Err(e) if e.to_string().contains("not a Kubernetes name")
         ));
         assert!(matches!(
             build_configmap(&vec![0; CONFIGMAP_LIMIT], "cohort", None),
-            Err(Error::TooLarge { .. })
+            Err(e) if e.to_string().contains("over Kubernetes' limit")
         ));
         assert!(read_configmap("kind: Secret\n").is_err());
     }

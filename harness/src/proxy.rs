@@ -20,16 +20,28 @@
 //!   upstream is a `502`.
 //! * It listens on loopback only unless [`ProxyOptions::allow_public`].
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::proxy::{Proxy, ProxyOptions};
+//! use cohort_harness::whoami::{Pod, Reply};
 //! use cohort_harness::{Guest, HostOptions};
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let guest = Guest::load(&wasm, HostOptions::traefik())?;
-//! let proxy = Proxy::start(guest, ProxyOptions::new("http://127.0.0.1:8081"))?;
-//! println!("listening on {}", proxy.url());
-//! proxy.wait();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let config = serde_json::json!({"seed": "docs", "variants": [
+//!     {"name": "v1", "default": true}, {"name": "v2", "weight": 10, "state": "active"}]});
+//! let guest = Guest::load(&wasm, HostOptions::traefik().config_json(config))?;
+//! let upstream = Pod::start("canary-v1", "v1-0")?;
+//! let proxy = Proxy::start(guest, ProxyOptions::new(upstream.url()))?;
+//! // Loopback only: no HTTP_PROXY of the environment.
+//! let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+//! let mut response = agent
+//!     .get(&format!("{}/", proxy.url()))
+//!     .header("Cookie", "canary=v2")
+//!     .call()?;
+//! let reply = Reply::parse(&response.body_mut().read_to_string()?)?;
+//! let cohort = reply.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-canary"));
+//! assert_eq!(cohort.map(|(_, v)| v.as_str()), Some("v2"), "{reply:?}");
+//! // `proxy.wait()` would serve until the process ends; dropping stops it.
+//! # Ok::<(), anyhow::Error>(())
 //! ```
 
 use std::io::{Cursor, Read};
@@ -39,51 +51,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anyhow::{Result, anyhow, bail};
 use ureq::SendBody;
 use ureq::config::AutoHeaderValue;
 
 use crate::host::Guest;
 use crate::model::{Backend, BackendError, Headers, Request, Response};
-
-/// What can go wrong starting the proxy.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A listen address that is not loopback, without `allow_public`.
-    #[error(
-        "refusing to listen on {0}: not a loopback address \
-         (use 127.0.0.1, or allow it explicitly with --allow-public)"
-    )]
-    NotLoopback(SocketAddr),
-    /// An upstream that is not an `http://host[:port][/path]` URL.
-    #[error("upstream {url:?}: {problem}")]
-    Upstream {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The HTTP server could not be built on the socket.
-    #[error("cannot serve on {addr}: {message}")]
-    Serve {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        message: String,
-    },
-    /// A worker thread could not be started.
-    #[error("cannot start a worker thread: {0}")]
-    Thread(#[source] std::io::Error),
-}
 
 /// How the proxy listens and forwards.
 #[derive(Debug, Clone)]
@@ -187,24 +160,22 @@ struct Shared {
 
 impl Proxy {
     /// Starts listening and serving.
-    pub fn start(guest: Guest, options: ProxyOptions) -> Result<Proxy, Error> {
+    pub fn start(guest: Guest, options: ProxyOptions) -> Result<Proxy> {
         if !options.listen.ip().is_loopback() && !options.allow_public {
-            return Err(Error::NotLoopback(options.listen));
+            bail!(
+                "refusing to listen on {}: not a loopback address \
+                 (use 127.0.0.1, or allow it explicitly with --allow-public)",
+                options.listen
+            );
         }
         let base = check_upstream(&options.upstream)?;
-        let listener = TcpListener::bind(options.listen).map_err(|source| Error::Listen {
-            addr: options.listen,
-            source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| Error::Listen {
-            addr: options.listen,
-            source,
-        })?;
-        let server =
-            tiny_http::Server::from_listener(listener, None).map_err(|e| Error::Serve {
-                addr,
-                message: e.to_string(),
-            })?;
+        let listener = TcpListener::bind(options.listen)
+            .map_err(|source| anyhow!("cannot listen on {}: {source}", options.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| anyhow!("cannot listen on {}: {source}", options.listen))?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
         let server = Arc::new(server);
         let mut options = options;
         options.listen = addr;
@@ -244,7 +215,7 @@ impl Proxy {
             let worker = std::thread::Builder::new()
                 .name(format!("proxy-{i}"))
                 .spawn(move || work(&server, &stop, &shared))
-                .map_err(Error::Thread)?;
+                .map_err(|e| anyhow!("cannot start a worker thread: {e}"))?;
             proxy.workers.push(worker);
         }
         Ok(proxy)
@@ -288,11 +259,8 @@ impl Drop for Proxy {
 }
 
 /// The upstream URL without a trailing `/`, checked.
-fn check_upstream(url: &str) -> Result<String, Error> {
-    let bad = |problem| Error::Upstream {
-        url: url.to_owned(),
-        problem,
-    };
+fn check_upstream(url: &str) -> Result<String> {
+    let bad = |problem: &str| anyhow!("upstream {url:?}: {problem}");
     let rest = match url.strip_prefix("http://") {
         Some(rest) => rest,
         None if url.starts_with("https://") => {
@@ -629,7 +597,7 @@ mod tests {
         let options = ProxyOptions::new("http://127.0.0.1:9")
             .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         let err = Proxy::start(guest, options).expect_err("refused");
-        assert!(matches!(err, Error::NotLoopback(_)), "{err}");
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
         assert!(err.to_string().contains("--allow-public"));
     }
 }

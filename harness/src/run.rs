@@ -5,16 +5,18 @@
 //! building a request from curl-like arguments, and printing a request or a
 //! response the way `curl -v` / `curl -i` do.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::run::{self, RequestSpec};
 //! use cohort_harness::{EchoBackend, HostOptions};
 //!
 //! let wasm = run::read_guest("cohort")?;
-//! let config = run::parse_config_arg(r#"{"variants":[{"name":"v1"},{"name":"v2","weight":10}]}"#)?;
+//! let config = run::parse_config_arg(
+//!     r#"{"seed":"docs","variants":[{"name":"v1","default":true},{"name":"v2","weight":10,"state":"active"}]}"#,
+//! )?;
 //! let guest = run::load_guest(&wasm, HostOptions::traefik().config_json(config))?;
 //! let request = RequestSpec::default().build()?;
 //! let exchange = guest.handle(request, &EchoBackend::new())?;
-//! print!("{}", run::render_response(&exchange.response));
+//! assert!(run::render_response(&exchange.response).starts_with("HTTP/1.1 200 OK"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -23,6 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use anyhow::{Result, anyhow};
 use serde_json::Value;
 
 use crate::host::{Guest, HostOptions, LogLine};
@@ -30,41 +33,6 @@ use crate::model::{Request, Response};
 
 /// The name that stands for the built-in plugin wherever a guest is named.
 pub const BUILTIN: &str = "cohort";
-
-/// What can go wrong before a request runs.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A configuration that is not JSON.
-    #[error("the configuration {origin} is not valid JSON: {source}")]
-    ConfigJson {
-        /// `the argument` or the file it came from.
-        origin: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The guest refused to load (or its start-up failed).
-    #[error("{error}{}", render_logs(logs))]
-    Load {
-        /// The harness's error.
-        error: crate::Error,
-        /// What the guest logged while loading, oldest first.
-        logs: Vec<LogLine>,
-    },
-    /// A request argument that does not parse.
-    #[error("{0}")]
-    Request(String),
-}
 
 fn render_logs(logs: &[LogLine]) -> String {
     let mut out = String::new();
@@ -77,35 +45,34 @@ fn render_logs(logs: &[LogLine]) -> String {
 /// The bytes of a guest: `cohort` is the built-in plugin
 /// ([`crate::artifacts::PLUGIN_WASM`]), anything else a path (`./cohort`
 /// for a file of that name).
-pub fn read_guest(arg: &str) -> Result<Vec<u8>, Error> {
+pub fn read_guest(arg: &str) -> Result<Vec<u8>> {
     let path = if arg == BUILTIN {
         PathBuf::from(crate::artifacts::PLUGIN_WASM)
     } else {
         PathBuf::from(arg)
     };
-    std::fs::read(&path).map_err(|source| Error::Read { path, source })
+    std::fs::read(&path).map_err(|source| anyhow!("cannot read {}: {source}", path.display()))
 }
 
 /// A configuration given on the command line: JSON text, or `@path` for a
 /// file holding JSON.
-pub fn parse_config_arg(arg: &str) -> Result<Value, Error> {
+pub fn parse_config_arg(arg: &str) -> Result<Value> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: PathBuf::from(path),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| anyhow!("cannot read {path}: {source}"))?;
             (text, format!("in {path}"))
         }
         None => (arg.to_owned(), "given".to_owned()),
     };
-    serde_json::from_str(&text).map_err(|source| Error::ConfigJson { origin, source })
+    serde_json::from_str(&text)
+        .map_err(|source| anyhow!("the configuration {origin} is not valid JSON: {source}"))
 }
 
 /// [`Guest::load`], keeping the lines the guest logs while it starts so that
 /// a refusal says why (Cohort logs the offending field, then exits 1).
 /// Lines also still go to a sink already set in `options`.
-pub fn load_guest(wasm: &[u8], options: HostOptions) -> Result<Guest, Error> {
+pub fn load_guest(wasm: &[u8], options: HostOptions) -> Result<Guest> {
     let seen: Arc<Mutex<Vec<LogLine>>> = Arc::default();
     let previous = options.log_sink.clone();
     let recorder = Arc::clone(&seen);
@@ -117,9 +84,9 @@ pub fn load_guest(wasm: &[u8], options: HostOptions) -> Result<Guest, Error> {
             sink(line);
         }
     });
-    Guest::load(wasm, options).map_err(|error| Error::Load {
-        error,
-        logs: seen.lock().map(|l| l.clone()).unwrap_or_default(),
+    Guest::load(wasm, options).map_err(|error| {
+        let logs = seen.lock().map(|l| l.clone()).unwrap_or_default();
+        anyhow!("{error}{}", render_logs(&logs))
     })
 }
 
@@ -153,21 +120,20 @@ impl Default for RequestSpec {
 
 impl RequestSpec {
     /// The request. `Host` defaults to the URL's authority, else `localhost`.
-    pub fn build(&self) -> Result<Request, Error> {
+    pub fn build(&self) -> Result<Request> {
         let (authority, target) = split_url(&self.uri)?;
         let body = match &self.data {
             None => Vec::new(),
             Some(data) => match data.strip_prefix('@') {
-                Some(path) => std::fs::read(path).map_err(|source| Error::Read {
-                    path: PathBuf::from(path),
-                    source,
-                })?,
+                Some(path) => {
+                    std::fs::read(path).map_err(|source| anyhow!("cannot read {path}: {source}"))?
+                }
                 None => data.clone().into_bytes(),
             },
         };
         let method = match &self.method {
             Some(m) if m.is_empty() || !m.bytes().all(|b| b.is_ascii_graphic()) => {
-                return Err(Error::Request(format!("{m:?} is not a method")));
+                return Err(anyhow!("{m:?} is not a method"));
             }
             Some(m) => m.clone(),
             None if self.data.is_some() => "POST".to_owned(),
@@ -176,9 +142,7 @@ impl RequestSpec {
         let mut request = Request::new(method, target);
         if let Some(from) = &self.from {
             from.parse::<SocketAddr>().map_err(|_| {
-                Error::Request(format!(
-                    "--from {from:?} is not IP:PORT (e.g. 10.0.0.1:5555 or [::1]:5555)"
-                ))
+                anyhow!("--from {from:?} is not IP:PORT (e.g. 10.0.0.1:5555 or [::1]:5555)")
             })?;
             request = request.source_addr(from.clone());
         }
@@ -186,12 +150,10 @@ impl RequestSpec {
         for header in &self.headers {
             let (name, value) = header
                 .split_once(':')
-                .ok_or_else(|| Error::Request(format!("header {header:?} is not 'Name: value'")))?;
+                .ok_or_else(|| anyhow!("header {header:?} is not 'Name: value'"))?;
             let name = name.trim();
             if name.is_empty() || !name.bytes().all(is_token_byte) {
-                return Err(Error::Request(format!(
-                    "header {header:?} has no valid field name"
-                )));
+                return Err(anyhow!("header {header:?} has no valid field name"));
             }
             has_host |= name.eq_ignore_ascii_case("host");
             request = request.header(name, value.trim());
@@ -218,7 +180,7 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 /// `(authority, path-and-query)` of a path or an `http(s)://` URL.
-fn split_url(uri: &str) -> Result<(Option<String>, String), Error> {
+fn split_url(uri: &str) -> Result<(Option<String>, String)> {
     let rest = uri
         .strip_prefix("http://")
         .or_else(|| uri.strip_prefix("https://"));
@@ -229,7 +191,7 @@ fn split_url(uri: &str) -> Result<(Option<String>, String), Error> {
                 None => (rest, "/"),
             };
             if authority.is_empty() {
-                return Err(Error::Request(format!("{uri:?} has no host")));
+                return Err(anyhow!("{uri:?} has no host"));
             }
             let path = if path.starts_with('?') {
                 format!("/{path}")
@@ -239,9 +201,9 @@ fn split_url(uri: &str) -> Result<(Option<String>, String), Error> {
             Ok((Some(authority.to_owned()), path))
         }
         None if uri.starts_with('/') || uri == "*" => Ok((None, uri.to_owned())),
-        None => Err(Error::Request(format!(
+        None => Err(anyhow!(
             "{uri:?} is neither a path (/...) nor an http:// URL"
-        ))),
+        )),
     }
 }
 

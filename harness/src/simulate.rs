@@ -4,8 +4,8 @@
 //!
 //! [`Simulation::run`] sends `visitors` × `requests` requests through the
 //! guest. Every visitor has its own source address (`10.x.y.z`), its own
-//! `X-User-Id` and a cookie jar (each `Set-Cookie` stored by name, one with
-//! `Max-Age` ≤ 0 deleted), and the cohort of each request is read from the
+//! `X-User-Id` and a browser's cookie jar (`cohort_test_support::jar`: each
+//! `Set-Cookie` stored by name, an expired one deleted), and the cohort of each request is read from the
 //! header the backend received (`X-Canary` unless the configuration names
 //! another; the cohort cookie when the header is switched off).
 //!
@@ -19,11 +19,11 @@
 //! weight of the active variants; drained and disabled variants take no new
 //! visitors.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::simulate::Simulation;
 //!
 //! let wasm = std::fs::read(cohort_harness::artifacts::PLUGIN_WASM)?;
-//! let sim = Simulation::new(wasm, Simulation::canary_config(10.0)?).visitors(10_000);
+//! let sim = Simulation::new(wasm, Simulation::canary_config(10.0)?).visitors(200);
 //! let report = sim.run(None)?;
 //! print!("{}", report.render_text());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -33,6 +33,8 @@ use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use anyhow::{Result, anyhow};
+use cohort_test_support::jar::Jar;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -44,40 +46,6 @@ pub const MAX_VISITORS: usize = (1 << 24) - 2;
 
 /// The header that carries each visitor's user id (for `--key header`).
 pub const USER_ID_HEADER: &str = "X-User-Id";
-
-/// What can go wrong in a simulation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A configuration Cohort would refuse.
-    #[error("{which} configuration: {source}")]
-    Config {
-        /// `the` or `the changed`.
-        which: &'static str,
-        /// Cohort's own error, naming the field.
-        #[source]
-        source: cohort::ConfigError,
-    },
-    /// Options that do not fit together.
-    #[error("{0}")]
-    Options(String),
-    /// The guest did not load.
-    #[error("loading the guest: {0}")]
-    Load(#[source] crate::run::Error),
-    /// A request ended in a trap or an ABI violation.
-    #[error("visitor {visitor}, request {request}: the guest failed: {message}")]
-    Guest {
-        /// Which visitor (from 0).
-        visitor: usize,
-        /// Which of its requests (from 1).
-        request: usize,
-        /// The error text.
-        message: String,
-    },
-    /// The harness itself failed.
-    #[error(transparent)]
-    Harness(#[from] crate::Error),
-}
 
 /// Where the assignment key comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -213,7 +181,7 @@ impl Simulation {
     }
 
     /// `{"variants": [{"name": "v1"}, {"name": "v2", "weight": pct}]}`.
-    pub fn canary_config(pct: f64) -> Result<Value, Error> {
+    pub fn canary_config(pct: f64) -> Result<Value> {
         Ok(json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": percent_value(pct)?}]}))
     }
 
@@ -232,28 +200,23 @@ impl Simulation {
     }
 
     /// Runs it; `progress` hears about every 10 % of the requests.
-    pub fn run(
-        &self,
-        progress: Option<&(dyn Fn(Progress) + Sync)>,
-    ) -> Result<SimulationReport, Error> {
+    pub fn run(&self, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<SimulationReport> {
         if self.visitors == 0 || self.visitors > MAX_VISITORS {
-            return Err(Error::Options(format!(
-                "visitors must be from 1 to {MAX_VISITORS}"
-            )));
+            return Err(anyhow!("visitors must be from 1 to {MAX_VISITORS}"));
         }
         if self.requests == 0 {
-            return Err(Error::Options("requests must be at least 1".into()));
+            return Err(anyhow!("requests must be at least 1"));
         }
         if let Some(change) = &self.change
             && (change.after == 0 || change.after >= self.requests)
         {
-            return Err(Error::Options(format!(
+            return Err(anyhow!(
                 "the change comes after request {} of {}: it must be from 1 to {} \
                  (more requests per visitor, or an earlier change)",
                 change.after,
                 self.requests,
                 self.requests.saturating_sub(1)
-            )));
+            ));
         }
         let first_config = self.effective(&self.config);
         let first = parse_config(&first_config, "the")?;
@@ -387,12 +350,12 @@ impl Simulation {
         })
     }
 
-    fn load(&self, config: &Value) -> Result<Guest, Error> {
+    fn load(&self, config: &Value) -> Result<Guest> {
         let options = HostOptions::default()
             .faithful(self.faithful)
             .config_json(config.clone())
             .log_level(crate::LogLevel::Warn);
-        crate::run::load_guest(&self.wasm, options).map_err(Error::Load)
+        crate::run::load_guest(&self.wasm, options).map_err(|e| anyhow!("loading the guest: {e}"))
     }
 
     /// Requests `range` (0-based) of every visitor through `guest`.
@@ -404,10 +367,10 @@ impl Simulation {
         range: std::ops::Range<usize>,
         counter: &Counter,
         fuel: &mut Vec<u64>,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let threads = self.threads.clamp(1, visitors.len().max(1));
         let chunk = visitors.len().div_ceil(threads);
-        let results: Vec<Result<Vec<u64>, Error>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Vec<u64>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = visitors
                 .chunks_mut(chunk)
                 .enumerate()
@@ -430,9 +393,8 @@ impl Simulation {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Options("a simulation thread panicked".into()))
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a simulation thread panicked")))
                 })
                 .collect()
         });
@@ -450,7 +412,7 @@ impl Simulation {
         index: usize,
         visitor: &mut VisitorState,
         r: usize,
-    ) -> Result<u64, Error> {
+    ) -> Result<u64> {
         let mut request = Request::get(if r == 0 {
             "/".to_owned()
         } else {
@@ -468,11 +430,10 @@ impl Simulation {
         let backend = |_: &Request| Response::new(200);
         let exchange = guest.handle(request, &backend)?;
         if let Some(error) = &exchange.error {
-            return Err(Error::Guest {
-                visitor: index,
-                request: r + 1,
-                message: error.to_string(),
-            });
+            return Err(anyhow!(
+                "visitor {index}, request {}: the guest failed: {error}",
+                r + 1
+            ));
         }
         visitor.cohorts[r] = reader.read(exchange.backend_request.as_ref());
         for set_cookie in exchange.response.headers.get_all("Set-Cookie") {
@@ -491,11 +452,9 @@ pub fn visitor_addr(index: usize, r: usize) -> String {
 }
 
 /// A JSON number for a percentage (integers stay integers), checked.
-fn percent_value(pct: f64) -> Result<Value, Error> {
+fn percent_value(pct: f64) -> Result<Value> {
     if !(0.0..=100.0).contains(&pct) {
-        return Err(Error::Options(format!(
-            "{pct} is not a percentage from 0 to 100"
-        )));
+        return Err(anyhow!("{pct} is not a percentage from 0 to 100"));
     }
     if pct.fract() == 0.0 {
         Ok(json!(pct as u64))
@@ -504,12 +463,12 @@ fn percent_value(pct: f64) -> Result<Value, Error> {
     }
 }
 
-fn parse_config(value: &Value, which: &'static str) -> Result<cohort::Config, Error> {
-    cohort::Config::from_value(value).map_err(|source| Error::Config { which, source })
+fn parse_config(value: &Value, which: &'static str) -> Result<cohort::Config> {
+    cohort::Config::from_value(value).map_err(|source| anyhow!("{which} configuration: {source}"))
 }
 
 /// Applies `kind` to `config`: returns the changed configuration and a label.
-pub fn derive_change(config: &Value, kind: &ChangeKind) -> Result<(Value, String), Error> {
+pub fn derive_change(config: &Value, kind: &ChangeKind) -> Result<(Value, String)> {
     let parsed = parse_config(config, "the")?;
     let (weight, state) = match kind {
         ChangeKind::Config(next) => {
@@ -521,13 +480,13 @@ pub fn derive_change(config: &Value, kind: &ChangeKind) -> Result<(Value, String
         ChangeKind::Rollback => (None, Some(("disabled", "rollback"))),
     };
     let Some(target) = (0..parsed.variants.len()).find(|&i| i != parsed.default) else {
-        return Err(Error::Options("no non-default variant to change".into()));
+        return Err(anyhow!("no non-default variant to change"));
     };
     let name = parsed.variants[target].name.clone();
     let mut map = match config {
         Value::Object(map) => map.clone(),
         Value::Null => Map::new(),
-        _ => return Err(Error::Options("the configuration is not an object".into())),
+        _ => return Err(anyhow!("the configuration is not an object")),
     };
     // Without variants Cohort runs v1 at 100 % and v2 at 0 %: write them out.
     if !matches!(map.get("variants"), Some(Value::Array(_))) {
@@ -537,7 +496,7 @@ pub fn derive_change(config: &Value, kind: &ChangeKind) -> Result<(Value, String
         );
     }
     let Some(Value::Array(variants)) = map.get_mut("variants") else {
-        return Err(Error::Options("variants is not a list".into()));
+        return Err(anyhow!("variants is not a list"));
     };
     let mut label = String::new();
     if let Some(pct) = weight {
@@ -605,47 +564,25 @@ impl<'a> CohortReader<'a> {
 
 /// One visitor: a cookie jar and the cohort of each request.
 struct VisitorState {
-    jar: Vec<(String, String)>,
+    jar: Jar,
     cohorts: Vec<u16>,
 }
 
 impl VisitorState {
     fn new(requests: usize) -> Self {
         VisitorState {
-            jar: Vec::new(),
+            jar: Jar::new(),
             cohorts: vec![0; requests],
         }
     }
 
     fn cookie_header(&self) -> Option<String> {
-        if self.jar.is_empty() {
-            return None;
-        }
-        let pairs: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        Some(pairs.join("; "))
+        self.jar.header()
     }
 
-    /// Applies one `Set-Cookie` value as a browser would, as far as a
-    /// single-site visitor needs: stored by name, deleted by `Max-Age` ≤ 0.
+    /// Applies one `Set-Cookie` value as a browser would.
     fn store(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-            return;
-        };
-        let name = name.trim();
-        if name.is_empty() {
-            return;
-        }
-        let expired = parts.any(|attr| {
-            attr.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("max-age")
-                    && v.trim().parse::<i64>().is_ok_and(|age| age <= 0)
-            })
-        });
-        self.jar.retain(|(n, _)| n != name);
-        if !expired {
-            self.jar.push((name.to_owned(), value.trim().to_owned()));
-        }
+        self.jar.store(set_cookie);
     }
 }
 
@@ -1062,26 +999,6 @@ impl fmt::Display for SimulationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jar_stores_replaces_and_deletes() {
-        let mut v = VisitorState::new(1);
-        v.store("canary=v1; Path=/; Max-Age=2592000; HttpOnly");
-        v.store("cohort_id=abc; Path=/");
-        assert_eq!(
-            v.cookie_header().as_deref(),
-            Some("canary=v1; cohort_id=abc")
-        );
-        v.store("canary=v2; Path=/");
-        assert_eq!(
-            v.cookie_header().as_deref(),
-            Some("cohort_id=abc; canary=v2")
-        );
-        v.store("cohort_id=; Path=/; Max-Age=0");
-        assert_eq!(v.cookie_header().as_deref(), Some("canary=v2"));
-        v.store("garbage");
-        assert_eq!(v.cookie_header().as_deref(), Some("canary=v2"));
-    }
 
     #[test]
     fn visitors_have_distinct_addresses() {

@@ -18,14 +18,15 @@
 //! behind a real Traefik, and the CLI offers them as a demo backend. Use
 //! [`Reply::parse`] to read a body back.
 //!
-//! ```no_run
+//! ```
 //! use cohort_harness::whoami::Deployment;
 //!
 //! let v1 = Deployment::start("canary-v1", 2)?;
+//! assert_eq!(v1.pods().len(), 2);
 //! for pod in v1.pods() {
 //!     println!("{} at {}", pod.hostname(), pod.url());
 //! }
-//! # Ok::<(), cohort_harness::whoami::Error>(())
+//! # Ok::<(), anyhow::Error>(())
 //! ```
 
 use std::fmt::Write as _;
@@ -34,27 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-/// What can go wrong starting a backend or reading its reply.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The listening socket could not be opened.
-    #[error("whoami: cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The HTTP server could not be built on the socket.
-    #[error("whoami: cannot serve on {addr}: {message}")]
-    Serve { addr: SocketAddr, message: String },
-    /// The serving thread could not be started.
-    #[error("whoami: cannot start the serving thread: {0}")]
-    Thread(#[source] std::io::Error),
-    /// A body that is not a whoami reply.
-    #[error("not a whoami reply: {0}")]
-    Parse(String),
-}
+use anyhow::{Result, anyhow};
 
 /// One whoami server, listening until dropped.
 pub struct Pod {
@@ -75,21 +56,19 @@ impl Pod {
     ///
     /// `name` is the version it answers as (`Name:`), `hostname` the pod
     /// (`Hostname:`).
-    pub fn start(name: &str, hostname: &str) -> Result<Self, Error> {
+    pub fn start(name: &str, hostname: &str) -> Result<Self> {
         Self::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), name, hostname)
     }
 
     /// Starts a pod on `addr` (port 0 picks a free one).
-    pub fn bind(addr: SocketAddr, name: &str, hostname: &str) -> Result<Self, Error> {
-        let listener = TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
+    pub fn bind(addr: SocketAddr, name: &str, hostname: &str) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|source| anyhow!("whoami: cannot listen on {addr}: {source}"))?;
         let addr = listener
             .local_addr()
-            .map_err(|source| Error::Listen { addr, source })?;
-        let server =
-            tiny_http::Server::from_listener(listener, None).map_err(|e| Error::Serve {
-                addr,
-                message: e.to_string(),
-            })?;
+            .map_err(|source| anyhow!("whoami: cannot listen on {addr}: {source}"))?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| anyhow!("whoami: cannot serve on {addr}: {e}"))?;
         let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(WORKERS);
@@ -106,7 +85,7 @@ impl Pod {
                     for _ in &workers {
                         server.unblock();
                     }
-                    return Err(Error::Thread(e));
+                    return Err(anyhow!("whoami: cannot start the serving thread: {e}"));
                 }
             }
         }
@@ -217,10 +196,10 @@ pub struct Deployment {
 
 impl Deployment {
     /// Starts `replicas` pods on `127.0.0.1`, each on a free port.
-    pub fn start(name: &str, replicas: usize) -> Result<Self, Error> {
+    pub fn start(name: &str, replicas: usize) -> Result<Self> {
         let pods = (0..replicas)
             .map(|i| Pod::start(name, &format!("{name}-{i}")))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             name: name.to_owned(),
             pods,
@@ -258,7 +237,7 @@ pub struct Reply {
 
 impl Reply {
     /// Reads a body written by a [`Pod`] (or by `traefik/whoami` with a name).
-    pub fn parse(body: &str) -> Result<Self, Error> {
+    pub fn parse(body: &str) -> Result<Self> {
         let mut name = None;
         let mut hostname = None;
         let mut request_line = None;
@@ -273,7 +252,7 @@ impl Reply {
             }
             if request_line.is_some() {
                 let (field, value) = line.split_once(':').ok_or_else(|| {
-                    Error::Parse(format!("header line without a colon: {line:?}"))
+                    anyhow!("not a whoami reply: header line without a colon: {line:?}")
                 })?;
                 headers.push((field.to_owned(), value.trim_start().to_owned()));
             } else if let Some(v) = line.strip_prefix("Name: ") {
@@ -285,9 +264,10 @@ impl Reply {
             }
         }
         Ok(Self {
-            name: name.ok_or_else(|| Error::Parse("no `Name:` line".to_owned()))?,
-            hostname: hostname.ok_or_else(|| Error::Parse("no `Hostname:` line".to_owned()))?,
-            request_line: request_line.ok_or_else(|| Error::Parse("no request line".to_owned()))?,
+            name: name.ok_or_else(|| anyhow!("not a whoami reply: no `Name:` line"))?,
+            hostname: hostname.ok_or_else(|| anyhow!("not a whoami reply: no `Hostname:` line"))?,
+            request_line: request_line
+                .ok_or_else(|| anyhow!("not a whoami reply: no request line"))?,
             headers,
         })
     }
@@ -414,9 +394,9 @@ mod tests {
         let reply = Reply::parse(body).expect("parse");
         assert_eq!(reply.hostname, "my-app-v1-7d9f-abc");
         assert_eq!(reply.headers.len(), 2);
-        assert!(matches!(
-            Reply::parse("Hostname: x\n"),
-            Err(Error::Parse(_))
-        ));
+        assert!(
+            Reply::parse("Hostname: x\n")
+                .is_err_and(|e| e.to_string().starts_with("not a whoami reply: "))
+        );
     }
 }

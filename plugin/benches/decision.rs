@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p cohort-plugin --bench decision`
 //!
-//! Request shapes (`benches/common/shapes.rs`, which
+//! Request shapes (`cohort_test_support::shapes`, which
 //! `harness/benches/guest.rs` and
 //! `cargo run --release -p cohort-harness --example costs` run through the
 //! real guest):
@@ -36,9 +36,7 @@ use cohort::bucket::IdGenerator;
 use cohort::{Config, RequestView, Values, decide};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 
-#[path = "common/shapes.rs"]
-mod shapes;
-
+use cohort_test_support::shapes;
 use shapes::{HOST, SOURCE_ADDR, Shape, config_json};
 
 /// A request as the adapter sees it: every read returns an owned copy.

@@ -143,6 +143,161 @@ fn check_passes_cohort_and_fails_a_bulk_memory_guest_in_faithful_mode() {
     assert!(stdout(&out).contains("verdict: loads"));
 }
 
+/// A WAT guest written to a file of `dir`, its path returned.
+fn wat_guest(dir: &TempDir, name: &str, wat: &str) -> String {
+    let path = dir.0.join(format!("{name}.wasm"));
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn check_starts_the_guest_and_refuses_one_whose_start_traps() {
+    let out = harness(&["check", "cohort"]);
+    assert!(
+        stdout(&out).contains("start-up: ok\nverdict: loads"),
+        "{}",
+        stdout(&out)
+    );
+
+    let dir = TempDir::new("check-start");
+    let path = wat_guest(
+        &dir,
+        "start-traps",
+        r#"(module (memory (export "memory") 1)
+             (func (export "_start") unreachable)
+             (func (export "handle_request") (result i64) (i64.const 1))
+             (func (export "handle_response") (param i32 i32)))"#,
+    );
+    let out = harness(&["check", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("start-up: failed: "), "{text}");
+    assert!(text.contains("unreachable"), "{text}");
+    assert!(text.ends_with("verdict: refused\n"), "{text}");
+    // `run` refuses it the same way.
+    assert!(!harness(&["run", &path]).status.success());
+
+    // Cohort refusing its configuration fails the check too.
+    let out = harness(&["check", "cohort", "--config", r#"{"percent": 10}"#]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("percent: unknown field"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn config_raw_delivers_the_bytes_as_given() {
+    let out = harness(&["run", "cohort", "--config-raw", CANARY_10]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("> X-Canary: v"), "{}", stdout(&out));
+
+    // Not JSON at all: Cohort refuses it at start-up and says why.
+    let out = harness(&["run", "cohort", "--config-raw", "percent=10"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid Cohort configuration"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = TempDir::new("config-raw");
+    let file = dir.0.join("config.json");
+    std::fs::write(&file, CANARY_10).unwrap();
+    let arg = format!("@{}", file.display());
+    let out = harness(&["run", "cohort", "--config-raw", &arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = harness(&[
+        "run",
+        "cohort",
+        "--config",
+        CANARY_10,
+        "--config-raw",
+        CANARY_10,
+    ]);
+    assert!(!out.status.success(), "the two are exclusive");
+}
+
+#[test]
+fn log_level_filters_what_the_guest_logs_and_prints_it() {
+    let dir = TempDir::new("log-level");
+    let path = wat_guest(
+        &dir,
+        "logs",
+        r#"(module
+             (import "http_handler" "log" (func $log (param i32 i32 i32)))
+             (import "http_handler" "log_enabled" (func $enabled (param i32) (result i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "debug-line" "info-line" "debug-on")
+             (func (export "handle_request") (result i64)
+               (call $log (i32.const -1) (i32.const 0) (i32.const 10))
+               (call $log (i32.const 0) (i32.const 10) (i32.const 9))
+               (if (call $enabled (i32.const -1))
+                 (then (call $log (i32.const 2) (i32.const 19) (i32.const 8))))
+               (i64.const 1))
+             (func (export "handle_response") (param i32 i32)))"#,
+    );
+    let out = harness(&["run", &path, "--native", "--log-level", "info"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("* guest log: [info] info-line"), "{err}");
+    assert!(!err.contains("debug-line"), "{err}");
+    assert!(
+        !err.contains("debug-on"),
+        "a plain host says debug is off: {err}"
+    );
+
+    let out = harness(&["run", &path, "--native", "--log-level", "debug"]);
+    let err = stderr(&out);
+    assert!(err.contains("* guest log: [debug] debug-line"), "{err}");
+    assert!(err.contains("* guest log: [error] debug-on"), "{err}");
+
+    // Traefik's logger says yes to every level, whatever is recorded.
+    let out = harness(&["run", &path, "--log-level", "error"]);
+    let err = stderr(&out);
+    assert!(err.contains("* guest log: [error] debug-on"), "{err}");
+    assert!(!err.contains("info-line"), "{err}");
+
+    let out = harness(&["run", &path, "--log-level", "loud"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a log level"), "{}", stderr(&out));
+}
+
+#[test]
+fn guest_stdio_passes_the_guests_output_through() {
+    let dir = TempDir::new("guest-stdio");
+    let path = wat_guest(
+        &dir,
+        "prints",
+        r#"(module
+             (import "wasi_snapshot_preview1" "fd_write"
+               (func $write (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 16) "hello from the guest\n")
+             (func (export "handle_request") (result i64)
+               (i32.store (i32.const 0) (i32.const 16))
+               (i32.store (i32.const 4) (i32.const 21))
+               (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+               (i64.const 1))
+             (func (export "handle_response") (param i32 i32)))"#,
+    );
+    let quiet = harness(&["run", &path]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(
+        !stdout(&quiet).contains("hello from the guest"),
+        "Traefik discards it"
+    );
+    let out = harness(&["run", &path, "--guest-stdio"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("hello from the guest"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 fn simulate(args: &[&str]) -> Value {
     let mut all = vec!["simulate", "--json"];
     all.extend_from_slice(args);

@@ -1125,12 +1125,17 @@ fn request_functions_are_errors_during_start_up() {
     );
 }
 
+/// Faithful mode poisons the instance instead (see
+/// `a_trap_poisons_the_instance_in_faithful_mode_only`).
 #[test]
-fn a_trap_is_a_500_and_the_instance_serves_again() {
-    let guest = load(&on_request(
-        "(if (i32.eq (call $get_method (i32.const 0) (i32.const 0)) (i32.const 4))
+fn a_trap_is_a_500_and_a_native_instance_serves_again() {
+    let guest = load_with(
+        &on_request(
+            "(if (i32.eq (call $get_method (i32.const 0) (i32.const 0)) (i32.const 4))
            (then unreachable)) (i64.const 1)",
-    ));
+        ),
+        HostOptions::native(),
+    );
     let ex = serve(&guest, Request::post("/"));
     let Some(Error::Trap { function, message }) = &ex.error else {
         panic!("expected a trap, got {:?}", ex.error);
@@ -1249,4 +1254,49 @@ fn the_guest_serves_from_several_threads() {
         guest.instances()
     );
     assert_eq!(guest.instances() as u64, guest.instances_created());
+}
+
+/// A guest that traps on any URI but `/`.
+const TRAPS_OFF_ROOT: &str = r#"(module
+  (import "http_handler" "get_uri" (func $get_uri (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "handle_request") (result i64)
+    (if (i32.gt_u (call $get_uri (i32.const 0) (i32.const 64)) (i32.const 1))
+      (then unreachable))
+    (i64.const 1))
+  (func (export "handle_response") (param i32 i32)))"#;
+
+#[test]
+fn a_trap_poisons_the_instance_in_faithful_mode_only() {
+    let wasm = wat::parse_str(TRAPS_OFF_ROOT).unwrap();
+    let backend = EchoBackend::new();
+    for faithful in [true, false] {
+        let options = HostOptions::default().faithful(faithful).max_instances(1);
+        let guest = Guest::load(&wasm, options).unwrap();
+        let ok = guest.handle(Request::get("/"), &backend).unwrap();
+        assert!(ok.error.is_none() && ok.next_called());
+        let trapped = guest.handle(Request::get("/boom"), &backend).unwrap();
+        let Some(fault @ Error::Trap { .. }) = &trapped.error else {
+            panic!("{:?}", trapped.error);
+        };
+        let after = guest.handle(Request::get("/"), &backend).unwrap();
+        assert_eq!(after.instance.id, trapped.instance.id, "one instance");
+        if faithful {
+            // As in Traefik: every later request on that instance fails
+            // with the fault, without entering the guest.
+            assert_eq!(after.error.as_ref(), Some(fault));
+            assert_eq!(after.response.status, 500);
+            assert_eq!(after.response.body, fault.to_string().into_bytes());
+            assert!(!after.next_called());
+            assert_eq!(after.host_calls.total(), 0);
+            let again = guest.handle(Request::get("/"), &backend).unwrap();
+            assert_eq!(again.error.as_ref(), Some(fault), "for good");
+        } else {
+            assert!(
+                after.error.is_none() && after.next_called(),
+                "{:?}",
+                after.error
+            );
+        }
+    }
 }

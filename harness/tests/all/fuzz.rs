@@ -10,9 +10,9 @@
 //!   for `COHORT_FUZZ_SECONDS` seconds each (default 10; `0` skips it), which
 //!   fails on any crash. `scripts/setup.sh --tests` installs cargo-fuzz.
 //!
-//! The request format, the configurations and the checks are the fuzz
-//! crate's own files, included by path, so the replay and the fuzzer cannot
-//! drift apart.
+//! The request format, the configurations and the checks are
+//! `cohort_test_support::fuzz`, which the fuzz crate uses too, so the replay
+//! and the fuzzer cannot drift apart.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,18 +21,7 @@ use std::sync::OnceLock;
 use cohort_harness::Guest;
 use cohort_harness::artifacts::PLUGIN_WASM;
 
-#[allow(dead_code)]
-#[path = "../../../fuzz/src/checks.rs"]
-mod checks;
-#[allow(dead_code)]
-#[path = "../../../fuzz/src/configs.rs"]
-mod configs;
-#[allow(dead_code)]
-#[path = "../../../fuzz/src/input.rs"]
-mod input;
-#[allow(dead_code)]
-#[path = "../../../fuzz/src/wasm.rs"]
-mod wasm;
+use cohort_test_support::fuzz::{checks, configs, input, wasm};
 
 use configs::CONFIGS;
 use input::FuzzRequest;

@@ -434,11 +434,11 @@ fn labels_decode_like_traefik() -> Result<()> {
     Ok(())
 }
 
-/// A benchmark configuration (`plugin/benches/configs/NAME.json`), as JSON
+/// A benchmark configuration (`harness/test-support/configs/NAME.json`), as JSON
 /// with native types.
 fn bench_config(name: &str) -> Result<Value> {
     let path = crate::support::traefik::repo_root()
-        .join("plugin/benches/configs")
+        .join("harness/test-support/configs")
         .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
     serde_json::from_str(&text).with_context(|| path.display().to_string())

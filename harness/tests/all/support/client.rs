@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use cohort_harness::whoami;
+use cohort_test_support::jar::{self, Jar};
 
 /// One visitor: a cookie jar and the headers it sends on every request.
 pub struct Visitor {
     agent: ureq::Agent,
     base: String,
     host: Option<String>,
-    jar: Vec<(String, String)>,
+    jar: Jar,
 }
 
 /// The HTTP agent visitors use: no redirects, no proxy, statuses as
@@ -43,7 +44,7 @@ impl Visitor {
             agent,
             base: base.trim_end_matches('/').to_owned(),
             host: None,
-            jar: Vec::new(),
+            jar: Jar::new(),
         }
     }
 
@@ -56,32 +57,17 @@ impl Visitor {
     /// Puts `name=value` into the jar, replacing a cookie of that name
     /// (what `curl -b name=value` or `document.cookie = ...` does).
     pub fn set_cookie(&mut self, name: &str, value: &str) {
-        match self.jar.iter_mut().find(|(n, _)| n == name) {
-            Some(pair) => pair.1 = value.to_owned(),
-            None => self.jar.push((name.to_owned(), value.to_owned())),
-        }
-    }
-
-    /// Removes cookie `name` from the jar.
-    pub fn forget_cookie(&mut self, name: &str) {
-        self.jar.retain(|(n, _)| n != name);
+        self.jar.set(name, value);
     }
 
     /// The value of cookie `name` in the jar.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.jar
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.jar.get(name)
     }
 
     /// The `Cookie` header this visitor sends now, or `None` with an empty jar.
     pub fn cookie_header(&self) -> Option<String> {
-        if self.jar.is_empty() {
-            return None;
-        }
-        let pairs: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        Some(pairs.join("; "))
+        self.jar.header()
     }
 
     /// `GET path` with the jar's cookies; the response's cookies go into the jar.
@@ -124,11 +110,7 @@ impl Visitor {
             body,
         };
         for set_cookie in response.set_cookies()? {
-            if set_cookie.expires_now() {
-                self.forget_cookie(&set_cookie.name);
-            } else {
-                self.set_cookie(&set_cookie.name, &set_cookie.value);
-            }
+            self.jar.store(&set_cookie.raw);
         }
         Ok(response)
     }
@@ -178,7 +160,7 @@ impl Response {
     }
 }
 
-/// One `Set-Cookie` header value.
+/// One `Set-Cookie` header value, as [`jar::parse_set_cookie`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetCookie {
     pub name: String,
@@ -188,54 +170,35 @@ pub struct SetCookie {
     pub max_age: Option<i64>,
     pub secure: bool,
     pub http_only: bool,
-    /// As written, e.g. `None`, `Lax`.
+    /// E.g. `None`, `Lax`.
     pub same_site: Option<String>,
     /// The header value as received.
     pub raw: String,
+    expired: bool,
 }
 
 impl SetCookie {
     pub fn parse(raw: &str) -> Result<Self> {
-        let mut parts = raw.split(';');
-        let pair = parts.next().unwrap_or_default();
-        let Some((name, value)) = pair.split_once('=') else {
-            bail!("Set-Cookie without name=value: {raw:?}");
-        };
-        let mut cookie = Self {
-            name: name.trim().to_owned(),
-            value: value.trim().to_owned(),
-            path: None,
-            domain: None,
-            max_age: None,
-            secure: false,
-            http_only: false,
-            same_site: None,
+        let cookie = jar::parse_set_cookie(raw)
+            .with_context(|| format!("Set-Cookie without name=value: {raw:?}"))?;
+        Ok(Self {
+            name: cookie.name().to_owned(),
+            value: cookie.value().to_owned(),
+            path: cookie.path().map(str::to_owned),
+            domain: cookie.domain().map(str::to_owned),
+            max_age: cookie.max_age().map(|age| age.whole_seconds()),
+            secure: cookie.secure().unwrap_or(false),
+            http_only: cookie.http_only().unwrap_or(false),
+            same_site: cookie.same_site().map(|s| s.to_string()),
             raw: raw.to_owned(),
-        };
-        for attribute in parts {
-            let (key, val) = match attribute.split_once('=') {
-                Some((k, v)) => (k.trim(), Some(v.trim())),
-                None => (attribute.trim(), None),
-            };
-            match (key.to_ascii_lowercase().as_str(), val) {
-                ("path", Some(v)) => cookie.path = Some(v.to_owned()),
-                ("domain", Some(v)) => cookie.domain = Some(v.to_owned()),
-                ("max-age", Some(v)) => {
-                    cookie.max_age =
-                        Some(v.parse().with_context(|| format!("Max-Age in {raw:?}"))?);
-                }
-                ("secure", None) => cookie.secure = true,
-                ("httponly", None) => cookie.http_only = true,
-                ("samesite", Some(v)) => cookie.same_site = Some(v.to_owned()),
-                _ => {}
-            }
-        }
-        Ok(cookie)
+            expired: jar::expires_now(&cookie),
+        })
     }
 
-    /// `Max-Age` of zero or less: the browser deletes the cookie.
+    /// Expired on arrival (`Max-Age` ≤ 0, or `Expires` past): the browser
+    /// deletes the cookie.
     pub fn expires_now(&self) -> bool {
-        self.max_age.is_some_and(|age| age <= 0)
+        self.expired
     }
 }
 

@@ -19,11 +19,14 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, Trap, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::abi::{self, AbiTrap, Features, HostCalls, HostState, LogLevel, RequestState};
+use crate::abi::{self, AbiTrap, Features, HostCalls, HostState, RequestState, Shared};
 use crate::check::{self, CheckPolicy, CompatReport, Severity};
 use crate::error::{Error, Result};
 use crate::model::{Backend, Request, Response};
 use crate::traefik;
+
+use crate::log::LogLevel;
+pub use crate::log::{LogLine, LogSink};
 
 /// The configuration `get_config` returns.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,24 +40,6 @@ pub enum GuestConfig {
     Json(serde_json::Value),
     /// These exact bytes, in either mode.
     Raw(Vec<u8>),
-}
-
-/// A receiver of log lines (guest `log` calls and host warnings).
-pub type LogSink = Arc<dyn Fn(&LogLine) + Send + Sync>;
-
-/// One log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// Its level.
-    pub level: LogLevel,
-    /// The message as the guest wrote it (lossy UTF-8).
-    pub message: String,
-}
-
-impl fmt::Display for LogLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", self.level, self.message)
-    }
 }
 
 /// Where the guest's WASI stdout/stderr go.
@@ -73,8 +58,10 @@ pub struct HostOptions {
     /// Behave like Traefik 3.7 where it differs from a naive host (default
     /// `true`): config stringified, WASI random a PRNG seeded with 42, fake
     /// monotonic clock, `log_enabled` always 1, bulk memory refused, trailer
-    /// and `buffer_request` quirks of http-wasm-host-go. `false`: config as
-    /// given, real randomness and clocks, warnings instead of refusals.
+    /// and `buffer_request` quirks of http-wasm-host-go, and an instance
+    /// that trapped fails every later request it serves, as in Traefik.
+    /// `false`: config as given, real randomness and clocks, warnings
+    /// instead of refusals, an instance reused after a trap.
     pub faithful: bool,
     /// What `get_config` returns.
     pub config: GuestConfig,
@@ -199,33 +186,6 @@ impl HostOptions {
     }
 }
 
-/// What every instance of one guest shares.
-pub(crate) struct Shared {
-    pub faithful: bool,
-    pub config: Vec<u8>,
-    log_level: LogLevel,
-    sink: Option<LogSink>,
-    middleware_features: OnceLock<Features>,
-}
-
-impl Shared {
-    /// Features enabled by the first instance's start-up (the middleware's).
-    pub fn middleware_features(&self) -> Features {
-        self.middleware_features.get().copied().unwrap_or_default()
-    }
-
-    /// Whether lines at `level` are recorded.
-    pub fn logs(&self, level: LogLevel) -> bool {
-        level >= self.log_level && level != LogLevel::None
-    }
-
-    pub fn emit(&self, line: &LogLine) {
-        if let Some(sink) = &self.sink {
-            sink(line);
-        }
-    }
-}
-
 /// One guest instance: its store and typed entry points.
 struct Instance {
     id: u64,
@@ -235,6 +195,10 @@ struct Instance {
     handle_response: TypedFunc<(i32, i32), ()>,
     start_fuel: u64,
     served: u64,
+    /// Faithful mode: the guest fault that left this instance mid-request.
+    /// Traefik keeps such an instance in its pool, and every later request
+    /// it serves fails (notes/soak.md, finding 2).
+    poisoned: Option<Error>,
 }
 
 /// Which instance served a request.
@@ -467,27 +431,13 @@ impl Guest {
             Ok(taken) => taken,
             Err(error) if error.is_guest_fault() || matches!(error, Error::Instantiate(_)) => {
                 // Go's HandleRequest fails before the guest runs: 500.
-                let mut state = RequestState::new(request, inner.shared.middleware_features());
-                state.write_error(&error.to_string());
-                return Ok(Exchange {
-                    response: state.finish(),
-                    backend_request: None,
-                    error: Some(error),
-                    aborted: false,
-                    ctx: 0,
-                    next_failed: false,
-                    features: Features::NONE,
-                    fuel: 0,
-                    memory_bytes: 0,
-                    host_calls: HostCalls::default(),
-                    logs: Vec::new(),
-                    instance: InstanceInfo {
-                        id: 0,
-                        fresh: true,
-                        start_fuel: 0,
-                        served_before: 0,
-                    },
-                });
+                let none = InstanceInfo {
+                    id: 0,
+                    fresh: true,
+                    start_fuel: 0,
+                    served_before: 0,
+                };
+                return Ok(inner.failed_before_guest(request, error, none, 0));
             }
             Err(other) => return Err(other),
         };
@@ -703,6 +653,7 @@ impl Inner {
             handle_response,
             start_fuel,
             served: 0,
+            poisoned: None,
         })
     }
 
@@ -714,6 +665,9 @@ impl Inner {
         backend: &dyn Backend,
         fresh: bool,
     ) -> Result<Exchange> {
+        if let Some(poison) = &instance.poisoned {
+            return Ok(self.poisoned_exchange(instance, request, poison.clone()));
+        }
         let limit = self.options.fuel_limit;
         let store = &mut instance.store;
         // A fresh instance's start-up features count for this request too.
@@ -810,8 +764,69 @@ impl Inner {
             },
         };
         instance.served += 1;
+        if self.shared.faithful
+            && let Some(fault) = exchange.error.as_ref().filter(|e| poisons(e))
+        {
+            instance.poisoned = Some(fault.clone());
+        }
         Ok(exchange)
     }
+
+    /// A request to a poisoned instance: the guest is not entered, the
+    /// client gets the `500` the first fault gave.
+    fn poisoned_exchange(
+        &self,
+        instance: &mut Instance,
+        request: Request,
+        poison: Error,
+    ) -> Exchange {
+        let info = InstanceInfo {
+            id: instance.id,
+            fresh: false,
+            start_fuel: instance.start_fuel,
+            served_before: instance.served,
+        };
+        let memory_bytes = instance.memory.data_size(&instance.store);
+        instance.served += 1;
+        self.failed_before_guest(request, poison, info, memory_bytes)
+    }
+
+    /// A request that fails before the guest runs: Go's `handleErr`, a
+    /// `500` whose body is the error text.
+    fn failed_before_guest(
+        &self,
+        request: Request,
+        error: Error,
+        instance: InstanceInfo,
+        memory_bytes: usize,
+    ) -> Exchange {
+        let mut state = RequestState::new(request, self.shared.middleware_features());
+        state.write_error(&error.to_string());
+        Exchange {
+            response: state.finish(),
+            backend_request: None,
+            error: Some(error),
+            aborted: false,
+            ctx: 0,
+            next_failed: false,
+            features: Features::NONE,
+            fuel: 0,
+            memory_bytes,
+            host_calls: HostCalls::default(),
+            logs: Vec::new(),
+            instance,
+        }
+    }
+}
+
+/// Whether a fault leaves a wazero instance unusable in Traefik: a trap
+/// (an ABI violation is one there: the host function panics) or an exit.
+/// Running out of fuel is the harness's own limit, unknown to Traefik.
+fn poisons(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Trap { .. } | Error::Abi { .. } | Error::Exit { .. }
+    )
 }
 
 fn request_state(store: &mut Store<HostState>) -> Result<&mut RequestState> {

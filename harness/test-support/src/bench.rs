@@ -1,28 +1,26 @@
-//! The guests, configurations and request shapes, as harness values, that
-//! the harness benchmarks (`benches/guest.rs`), the cost report
-//! (`examples/costs.rs`) and the guests `scripts/bench-traefik.sh` loads
-//! (`examples/bench_guests.rs`) share. The configurations and shapes
-//! themselves are `plugin/benches/common/shapes.rs`, which
+//! The guests, configurations and request shapes, as host values, that
+//! the harness benchmarks (`harness/benches/guest.rs`), the cost report
+//! (`harness/examples/costs.rs`) and the guests `scripts/bench-traefik.sh`
+//! loads (`harness/examples/bench_guests.rs`) share (feature `host`). The
+//! configurations and shapes themselves are [`crate::shapes`], which
 //! `plugin/benches/decision.rs` runs natively.
 //!
 //! Besides Cohort there are WAT guests that price the host alone:
-//! `noop.wat` (no host call at all) and the calls-only guests, which make
+//! `guests/noop.wat` (no host call at all) and the calls-only guests, which make
 //! exactly the `http_handler` calls Cohort makes for one request shape and
-//! nothing else (`calls-returning.wat`, `calls-new.wat`). Cohort minus a
+//! nothing else (`guests/calls-returning.wat`, `guests/calls-new.wat`). Cohort minus a
 //! calls-only guest is Cohort's own work; the calls-only guest minus the
 //! no-op guest is what those host calls cost.
 
-#![allow(dead_code)]
-
-use cohort_harness::{Backend, Request, Response};
+use http_wasm_host::{Backend, Request, Response};
 use serde_json::Value;
 
-/// The no-op guest's source (`benches/noop.wat`).
-pub const NOOP_WAT: &str = include_str!("../noop.wat");
+/// The no-op guest's source (`guests/noop.wat`).
+pub const NOOP_WAT: &str = include_str!("../guests/noop.wat");
 
 /// The no-op guest, compiled.
 pub fn noop_wasm() -> Vec<u8> {
-    wat::parse_str(NOOP_WAT).expect("benches/noop.wat is valid WAT")
+    wat::parse_str(NOOP_WAT).expect("guests/noop.wat is valid WAT")
 }
 
 /// The calls-only guests: `(name, config, shape, WAT)`: a guest making
@@ -32,13 +30,13 @@ pub const CALLS_ONLY: [(&str, &str, &str, &str); 2] = [
         "calls-returning",
         "testdata",
         "browser-returning",
-        include_str!("../calls-returning.wat"),
+        include_str!("../guests/calls-returning.wat"),
     ),
     (
         "calls-new",
         "testdata",
         "browser-new",
-        include_str!("../calls-new.wat"),
+        include_str!("../guests/calls-new.wat"),
     ),
 ];
 
@@ -48,7 +46,7 @@ pub fn calls_only_wasm(name: &str) -> Vec<u8> {
         .iter()
         .find(|(n, ..)| *n == name)
         .expect("a calls-only guest of that name");
-    wat::parse_str(source).expect("benches/calls-*.wat are valid WAT")
+    wat::parse_str(source).expect("guests/calls-*.wat are valid WAT")
 }
 
 /// The calls-only guest for `(config, shape)`, if there is one.
@@ -59,7 +57,7 @@ pub fn calls_only_for(config: &str, shape: &str) -> Option<&'static str> {
         .map(|(name, ..)| *name)
 }
 
-/// The configurations' names (`plugin/benches/common/shapes.rs`).
+/// The configurations' names ([`crate::shapes`]).
 pub fn configs() -> impl Iterator<Item = &'static str> {
     shared::CONFIGS.iter().map(|(name, _)| *name)
 }
@@ -67,12 +65,10 @@ pub fn configs() -> impl Iterator<Item = &'static str> {
 /// Cohort's configuration `name`, as JSON with native types; the
 /// Traefik-faithful host stringifies its scalars as Traefik does.
 pub fn config(name: &str) -> Value {
-    serde_json::from_str(shared::config_json(name))
-        .expect("plugin/benches/configs/*.json are valid JSON")
+    serde_json::from_str(shared::config_json(name)).expect("configs/*.json are valid JSON")
 }
 
-#[path = "../../../plugin/benches/common/shapes.rs"]
-mod shared;
+use crate::shapes as shared;
 
 impl shared::Shape for Request {
     fn get(uri: &str) -> Self {
@@ -87,7 +83,7 @@ impl shared::Shape for Request {
 }
 
 /// `(config, shape, request)` for every request shape
-/// (`plugin/benches/common/shapes.rs`).
+/// ([`crate::shapes`]).
 pub fn shapes() -> Vec<(&'static str, &'static str, Request)> {
     shared::shapes()
 }

@@ -5,7 +5,7 @@
 //! compare case-insensitively but keep the case they were written with.
 //!
 //! ```
-//! use cohort_harness::{Request, Response};
+//! use http_wasm_host::{Request, Response};
 //!
 //! let req = Request::get("/path?q=1")
 //!     .header("Host", "example.com")
@@ -42,7 +42,7 @@ use std::fmt;
 /// [`iter`]: Headers::iter
 ///
 /// ```
-/// use cohort_harness::Headers;
+/// use http_wasm_host::Headers;
 ///
 /// let mut h = Headers::new();
 /// h.append_bytes("Cookie", b"a=\xff\x01".to_vec());

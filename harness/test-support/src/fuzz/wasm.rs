@@ -3,10 +3,11 @@
 //! request forwarded with a valid cohort in `X-Canary`, cookies that name
 //! exactly that cohort, and well-formed `Set-Cookie` values.
 //!
-//! Uses only std and `cohort_harness`: `harness/tests/all/fuzz.rs` includes
-//! this file by path (next to `input.rs`, `configs.rs` and `checks.rs`).
+//! Feature `host`: it runs the guest in [`http_wasm_host`]. The fuzz
+//! crate's `wasm_request` target and `harness/tests/all/fuzz.rs` (which
+//! replays the corpus) both use it.
 
-use cohort_harness::{EchoBackend, Guest, HostOptions, Request};
+use http_wasm_host::{EchoBackend, Guest, HostOptions, Request};
 
 use super::checks;
 use super::configs::{COHORT_HEADER, CONFIGS, FuzzConfig};

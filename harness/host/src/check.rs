@@ -616,7 +616,7 @@ impl CompatReport {
                     ),
                     fix: Some(
                         "lower them into plain loops after linking: our build's lowering pass \
-                         (cohort_harness::lower::lower_bulk_memory), or \
+                         (http_wasm_lower::lower_bulk_memory), or \
                          `wasm-opt --llvm-memory-copy-fill-lowering` (binaryen 132 works; \
                          Debian's 108 is too old); for Rust, `-C target-feature=-bulk-memory` \
                          alone is not enough because the precompiled std contains them"

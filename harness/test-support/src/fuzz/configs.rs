@@ -1,12 +1,12 @@
 //! The configurations the `decision` and `wasm_request` targets run requests
 //! under, with what each one must produce written out by hand, so that the
 //! checks do not trust the code they check. `tests::metadata_matches_config`
-//! (in `lib.rs`) holds the two together.
+//! (in the fuzz crate's `lib.rs`) holds the two together.
 //!
 //! Scalars are strings, as Traefik hands them to the guest. Every
 //! configuration keeps the cohort header at its default, `X-Canary`.
 //!
-//! Std only: `harness/tests/all/fuzz.rs` includes this file by path.
+//! Std only, so the native fuzz targets use it without wasmtime.
 
 /// The request header carrying the cohort to the backend.
 pub const COHORT_HEADER: &str = "X-Canary";

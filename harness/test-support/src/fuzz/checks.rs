@@ -1,7 +1,7 @@
 //! Checks on what the plugin writes, written independently of the plugin's
 //! own cookie code (which is what they check).
 //!
-//! Std only: `harness/tests/all/fuzz.rs` includes this file by path.
+//! Std only, so the native fuzz targets use it without wasmtime.
 
 use super::configs::FuzzConfig;
 

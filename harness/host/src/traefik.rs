@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 /// ```
 /// use serde_json::json;
 /// let given = json!({"percent": 10, "on": true, "ratio": 0.25, "list": [1, "two"]});
-/// let bytes = cohort_harness::traefik::config_bytes(&given).unwrap();
+/// let bytes = http_wasm_host::traefik::config_bytes(&given).unwrap();
 /// assert_eq!(
 ///     String::from_utf8(bytes).unwrap(),
 ///     r#"{"list":["1","two"],"on":"true","percent":"10","ratio":"0.250000"}"#

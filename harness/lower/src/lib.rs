@@ -24,9 +24,22 @@
 //! tables, elements, exports, start, data count, data, custom sections) is
 //! carried over as it is. The `name` section gets names for the helpers.
 //!
-//! This file depends on nothing but `std`, `wasmparser` and `wasm-encoder`,
-//! because the harness's `build.rs` includes it with `#[path]` to lower the
-//! guest it builds.
+//! The crate depends on nothing but `std`, `wasmparser` and `wasm-encoder`,
+//! so a `build.rs` can use it as a build-dependency: the harness's lowers the
+//! guest it builds with it.
+//!
+//! ```
+//! use http_wasm_lower::{count_bulk_memory, lower_bulk_memory};
+//!
+//! let wasm = wat::parse_str(
+//!     r#"(module (memory 1)
+//!          (func (export "clear") (memory.fill (i32.const 0) (i32.const 0) (i32.const 4096))))"#,
+//! )?;
+//! assert_eq!(count_bulk_memory(&wasm)?, 1);
+//! let lowered = lower_bulk_memory(&wasm)?;
+//! assert_eq!(count_bulk_memory(&lowered)?, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::convert::Infallible;
 use std::fmt;
@@ -482,8 +495,5 @@ fn memory_fill_body() -> Function {
     f
 }
 
-// A `path` relative to this file's directory, so the module resolves the
-// same when `build.rs` includes this file.
 #[cfg(test)]
-#[path = "lower/tests.rs"]
 mod tests;

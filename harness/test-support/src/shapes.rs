@@ -1,10 +1,9 @@
 //! The configurations and request shapes every Cohort benchmark runs, in
 //! one place: natively (`plugin/benches/decision.rs`) and through the guest
-//! (`harness/benches/common/shapes.rs`, for `harness/benches/guest.rs`,
-//! `harness/examples/costs.rs` and `scripts/bench-traefik.sh`), each
-//! including this file by path. It uses only `std`; each side implements
-//! [`Shape`] for its own request type and parses [`CONFIGS`] with its own
-//! JSON reader.
+//! ([`crate::bench`] with feature `host`, for `harness/benches/guest.rs`,
+//! `harness/examples/costs.rs` and `scripts/bench-traefik.sh`). It uses only
+//! `std`; each side implements [`Shape`] for its own request type and parses
+//! [`CONFIGS`] with its own JSON reader.
 //!
 //! The shapes that matter are the browser's ("browser-returning",
 //! "browser-new": what Chrome sends for a product page, see [`browser`])
@@ -12,8 +11,6 @@
 //! `.traefik.yml`'s `testData`. The others are older, narrower shapes kept
 //! because published figures refer to them; "best-case-…" ones send no
 //! other cookie, no real User-Agent and no query, which no browser does.
-
-#![allow(dead_code)]
 
 /// A request type the shapes can be built in.
 pub trait Shape: Sized {
