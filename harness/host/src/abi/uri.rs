@@ -42,9 +42,13 @@ pub(crate) fn request_uri(uri: &str) -> Result<String, Fault> {
     };
     let mut escaped = String::with_capacity(path.len());
     let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    // The two hex digits of an escape are copied with its `%`: skip them.
+    let mut skip = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
         if b == b'%' {
             let hex = bytes
                 .get(i + 1..i + 3)
@@ -53,7 +57,7 @@ pub(crate) fn request_uri(uri: &str) -> Result<String, Fault> {
                 Some(h) => {
                     escaped.push('%');
                     escaped.push_str(&String::from_utf8_lossy(h));
-                    i += 3;
+                    skip = 2;
                     continue;
                 }
                 None => {
@@ -68,7 +72,6 @@ pub(crate) fn request_uri(uri: &str) -> Result<String, Fault> {
         } else {
             escaped.push_str(&format!("%{b:02X}"));
         }
-        i += 1;
     }
     if escaped.is_empty() {
         escaped.push('/');
