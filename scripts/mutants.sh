@@ -16,9 +16,11 @@
 #
 # One file (or one diff) per cargo-mutants run keeps the CPU bounded (-j 1)
 # and each run short: on 2 cores the plugin's files take 2-12 minutes each.
-# Files under plugin/src are mutated against cohort-plugin's tests, files
-# under harness/src against cohort-harness's (slow: every mutant rebuilds the
-# harness). Results go to target/mutants/<file or diff>/mutants.out; the
+# Files under plugin/src are mutated against cohort-plugin's tests; under
+# harness/lower/src against http-wasm-lower's, harness/host/src against
+# http-wasm-host's and harness/src against cohort-harness's (slower: every
+# mutant relinks a test binary with wasmtime, and cohort-harness's suite
+# runs real Traefiks). Results go to target/mutants/<file or diff>/mutants.out; the
 # missed mutants are printed at the end. Exits 1 when any mutant was missed
 # or timed out, 2 on a usage error.
 #
@@ -38,8 +40,11 @@ status=0
 package_of() {
     case "$1" in
         plugin/*) echo cohort-plugin ;;
+        harness/lower/*) echo http-wasm-lower ;;
+        harness/host/*) echo http-wasm-host ;;
+        harness/test-support/*) echo cohort-test-support ;;
         harness/*) echo cohort-harness ;;
-        *) echo "no package for $1 (plugin/src/... or harness/src/...)" >&2; exit 2 ;;
+        *) echo "no package for $1 (plugin/src/..., harness/{lower,host,}/src/...)" >&2; exit 2 ;;
     esac
 }
 
@@ -100,17 +105,18 @@ if [ "${1:-}" = "--in-diff" ]; then
     merge_base=$(git merge-base HEAD "$base")
     mkdir -p target/mutants
     diff_file="target/mutants/in-diff.patch"
-    git diff "$merge_base" -- plugin/src harness/src >"$diff_file"
+    dirs=(plugin/src harness/lower/src harness/host/src harness/src)
+    git diff "$merge_base" -- "${dirs[@]}" >"$diff_file"
     if [ ! -s "$diff_file" ]; then
-        echo "nothing changed in plugin/src or harness/src since $merge_base"
+        echo "nothing changed in ${dirs[*]} since $merge_base"
         exit 0
     fi
-    for package in cohort-plugin cohort-harness; do
-        dir=${package#cohort-}
-        if git diff --quiet "$merge_base" -- "$dir/src"; then
+    for dir in "${dirs[@]}"; do
+        if git diff --quiet "$merge_base" -- "$dir"; then
             continue
         fi
-        run "in-diff-$dir" -p "$package" --in-diff "$diff_file"
+        package=$(package_of "$dir/")
+        run "in-diff-$package" -p "$package" --in-diff "$diff_file"
     done
     exit "$status"
 fi
