@@ -471,6 +471,30 @@ fn refuses_what_it_cannot_lower() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn errors_say_what_went_wrong_and_keep_their_cause() -> Result<()> {
+    use std::error::Error as _;
+    let parse = lower_bulk_memory(b"not wasm").expect_err("not wasm");
+    assert!(
+        parse.to_string().starts_with("not a valid wasm module: "),
+        "{parse}"
+    );
+    assert!(parse.source().is_some(), "the parser's error is the cause");
+    let memory64 = wat::parse_str(
+        r#"(module (memory i64 1)
+             (func (memory.fill (i64.const 0) (i32.const 1) (i64.const 2))))"#,
+    )?;
+    let unsupported = lower_bulk_memory(&memory64).expect_err("memory64");
+    assert!(
+        unsupported
+            .to_string()
+            .starts_with("cannot lower bulk memory: "),
+        "{unsupported}"
+    );
+    assert!(unsupported.source().is_none());
+    Ok(())
+}
+
 /// Lengths of every size class, with more weight on the small ones real code
 /// copies most often.
 fn length() -> impl Strategy<Value = u32> {

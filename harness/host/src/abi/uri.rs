@@ -98,7 +98,20 @@ mod tests {
         assert_eq!(uri("*").as_deref(), Ok("*"));
         assert!(uri("?x=1").is_err());
         assert!(uri("relative").is_err());
-        assert!(uri("/bad%zz").is_err());
+        // Escapes are kept as sent, and what follows them too.
+        assert_eq!(uri("/a%2Fb%20c").as_deref(), Ok("/a%2Fb%20c"));
+        // A scheme starts with a letter, and holds only letters, digits
+        // and `+-.`.
+        assert!(uri("1http://h/p").is_err());
+        assert!(uri("h_t://h/p").is_err());
+        assert_eq!(
+            uri("/bad%zz"),
+            Err(r#"parse "/bad%zz": invalid URL escape "%zz""#.to_owned())
+        );
+        assert_eq!(
+            uri("/bad%z"),
+            Err(r#"parse "/bad%z": invalid URL escape "%z""#.to_owned())
+        );
         assert!(uri("/nl\n").is_err());
     }
 }
