@@ -254,41 +254,39 @@ fn panic_on_start_is_refused_by_check_and_run() {
     assert_eq!(stdout(&out), "panic!");
 }
 
-/// TestMiddlewareHandleRequest_Error: the guest loads, and the request
-/// fails with the trap: a 500, nothing sent to the backend.
+/// TestMiddlewareHandleRequest_Error and TestMiddlewareHandleResponse_Error
+/// "panic": the guest loads, and the request fails with the trap, a 500;
+/// before the backend when handle_request traps, after it when
+/// handle_response does.
 #[test]
-fn panic_on_handle_request_fails_the_request_with_a_500() {
-    let dir = TempDir::new("host-go-panic-request");
-    let guest = guest(&dir, "panic_on_handle_request");
+fn a_panic_in_handle_request_or_handle_response_fails_the_request_with_a_500() {
+    let dir = TempDir::new("host-go-panics");
+    for (name, export, printed) in [
+        (
+            "panic_on_handle_request",
+            "handle_request",
+            "panic!* the guest did not call next",
+        ),
+        (
+            "panic_on_handle_response",
+            "handle_response",
+            "panic!> GET / HTTP/1.1\n",
+        ),
+    ] {
+        let guest = guest(&dir, name);
+        let out = harness(&["check", &guest]);
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+        assert!(stdout(&out).ends_with("start-up: ok\nverdict: loads\n"));
 
-    let out = harness(&["check", &guest]);
-    assert!(out.status.success(), "{}", stdout(&out));
-    assert!(stdout(&out).ends_with("start-up: ok\nverdict: loads\n"));
-
-    let out = run_fails(&[&guest, "--guest-stdio"]);
-    let text = stdout(&out);
-    assert!(text.starts_with("panic!"), "{text}");
-    assert!(text.contains(DID_NOT_CALL_NEXT), "{text}");
-    assert!(text.contains("\nHTTP/1.1 500 "), "{text}");
-    let err = stderr(&out);
-    assert!(err.contains("wasm error in handle_request"), "{err}");
-    assert!(err.contains("unreachable"), "{err}");
-}
-
-/// TestMiddlewareHandleResponse_Error "panic": the request reaches the
-/// backend, then handle_response's trap fails it.
-#[test]
-fn panic_on_handle_response_fails_after_the_backend() {
-    let dir = TempDir::new("host-go-panic-response");
-    let guest = guest(&dir, "panic_on_handle_response");
-
-    let out = run_fails(&[&guest, "--guest-stdio"]);
-    let text = stdout(&out);
-    assert!(text.starts_with("panic!> GET / HTTP/1.1\n"), "{text}");
-    assert!(text.contains("\nHTTP/1.1 500 "), "{text}");
-    let err = stderr(&out);
-    assert!(err.contains("wasm error in handle_response"), "{err}");
-    assert!(err.contains("unreachable"), "{err}");
+        let out = run_fails(&[&guest, "--guest-stdio"]);
+        let text = stdout(&out);
+        // What the guest printed before trapping, then `run`'s transcript.
+        assert!(text.starts_with(printed), "{name}: {text}");
+        assert!(text.contains("\nHTTP/1.1 500 "), "{name}: {text}");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("wasm error in {export}")), "{err}");
+        assert!(err.contains("unreachable"), "{err}");
+    }
 }
 
 /// TestMiddlewareHandleResponse_Error "set_header_value request": setting
