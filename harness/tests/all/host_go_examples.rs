@@ -10,7 +10,13 @@
 //! where host-go's next handler writes a fixed body these tests look at what
 //! the backend received (the `> ` lines) and at the echo.
 
-use std::process::Output;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use cohort_harness::whoami::Pod;
 
 use cohort_test_support::host_go;
 
@@ -308,4 +314,109 @@ fn set_request_header_after_next_is_host_gos_error() {
             "{mode:?}: {err}"
         );
     }
+}
+
+/// `cohort-harness serve` in a child process on a free loopback port,
+/// killed when dropped; its stderr lines come through a channel.
+struct Serve {
+    child: Child,
+    stderr: Receiver<String>,
+    addr: String,
+}
+
+impl Serve {
+    /// Serves `args` (the guest and its flags) in front of `upstream`, once
+    /// it says where it listens.
+    fn start(args: &[&str], upstream: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cohort-harness"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, stderr) = channel();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = stderr.recv_timeout(Duration::from_secs(60)).unwrap();
+        let addr = line
+            .split(" on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("serve did not say where it listens: {line}"))
+            .to_owned();
+        Serve {
+            child,
+            stderr,
+            addr,
+        }
+    }
+
+    /// `GET /` with `headers`; the whole response as text.
+    fn get(&self, headers: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    /// The next stderr line containing `needle`, within ten seconds.
+    fn stderr_line(&self, needle: &str) -> Option<String> {
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(10)) {
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `serve` runs the host-go guests as `run` does: auth answers 401 with
+/// the challenge or passes on to the real upstream; log's line is printed
+/// at the level asked for.
+#[test]
+fn serve_runs_host_go_auth_and_log_in_front_of_a_real_upstream() {
+    let dir = TempDir::new("host-go-serve");
+    let pod = Pod::start("app", "app-0").unwrap();
+
+    let auth = guest(&dir, "auth");
+    let serve = Serve::start(&[&auth], &pod.url());
+    let refused = serve.get("");
+    assert!(refused.starts_with("HTTP/1.1 401 "), "{refused}");
+    assert!(
+        refused.contains("\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"),
+        "{refused}"
+    );
+    let passed = serve.get("Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n");
+    assert!(passed.starts_with("HTTP/1.1 200 "), "{passed}");
+    assert!(passed.contains("app-0"), "the upstream answered: {passed}");
+    drop(serve);
+
+    let log = guest(&dir, "log");
+    let serve = Serve::start(&[&log, "--native", "--log-level", "info"], &pod.url());
+    let response = serve.get("");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert_eq!(
+        serve.stderr_line("hello world").as_deref(),
+        Some("guest log: [info] hello world")
+    );
 }
