@@ -11,6 +11,8 @@
 //!   that price the host alone.
 //! * [`jar`]: one browser cookie jar, for the simulator, the test client
 //!   and the soak.
+//! * [`host_go`]: WAT guests behaving as http-wasm-host-go's example and
+//!   error guests, which the CLI tests run.
 //!
 //! # Features
 //!
@@ -35,5 +37,6 @@
 #[cfg(feature = "host")]
 pub mod bench;
 pub mod fuzz;
+pub mod host_go;
 pub mod jar;
 pub mod shapes;

@@ -9,26 +9,26 @@ use serde_json::Value;
 
 const CANARY_10: &str = r#"{"variants":[{"name":"v1"},{"name":"v2","weight":10}]}"#;
 
-fn harness(args: &[&str]) -> Output {
+pub(crate) fn harness(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cohort-harness"))
         .args(args)
         .output()
         .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A directory of this test's own, removed when dropped.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("cohort-harness-cli-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

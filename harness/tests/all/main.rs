@@ -8,6 +8,7 @@ mod cli;
 mod cohort;
 mod conformance;
 mod fuzz;
+mod host_go_examples;
 mod hostile;
 mod plugin;
 mod recipe_files;
