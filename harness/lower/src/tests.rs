@@ -464,6 +464,16 @@ fn refuses_what_it_cannot_lower() -> Result<()> {
         lower_bulk_memory(b"\0asm\x01\0\0\0\x01"),
         Err(LowerError::Parse(_))
     ));
+    // An empty component (version 0x0d, layer 1): not a core module.
+    let component = b"\0asm\x0d\0\x01\0";
+    assert!(matches!(
+        lower_bulk_memory(component),
+        Err(LowerError::Unsupported(_))
+    ));
+    assert!(matches!(
+        count_bulk_memory(component),
+        Err(LowerError::Unsupported(_))
+    ));
     assert!(matches!(
         count_bulk_memory(b"not wasm"),
         Err(LowerError::Parse(_))
