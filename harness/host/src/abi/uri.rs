@@ -112,6 +112,15 @@ mod tests {
             uri("/bad%z"),
             Err(r#"parse "/bad%z": invalid URL escape "%z""#.to_owned())
         );
+        // The escape quoted is the `%` and at most two bytes after it.
+        assert_eq!(
+            uri("/%zzz"),
+            Err(r#"parse "/%zzz": invalid URL escape "%zz""#.to_owned())
+        );
+        assert_eq!(
+            uri("/a%zzzz"),
+            Err(r#"parse "/a%zzzz": invalid URL escape "%zz""#.to_owned())
+        );
         assert!(uri("/nl\n").is_err());
     }
 }
