@@ -16,7 +16,14 @@ The formula (weighted rendezvous hashing):
              -ln(u_v) / w_v                          (w_v in basis points)
 
 and `bucket_of` is the winner, or the default variant when no active
-variant has weight. Drained and disabled variants take no part in the draw
+variant has weight. That is `assignmentHash: sha256`, the default; under
+`assignmentHash: siphash` the draw is instead
+
+    K_v = first 16 bytes of SHA-256(u32be(len(seed)) || seed || u32be(len(v)) || v)
+    h   = SipHash-2-4 of key under K_v (k0, k1 = K_v[0:8], K_v[8:16], little-endian)
+
+with u_v and the winner as above. SipHash is written out below and checked
+against the paper's reference vectors before anything is printed. Drained and disabled variants take no part in the draw
 (their weights still count towards the configuration's 100 %).
 
 Also the one-off draws and visitor ids of IdGenerator (SplitMix64 and a
@@ -43,13 +50,67 @@ def draw(seed: bytes, variant: bytes, key: bytes):
     return h, m, m / 2.0**53
 
 
-def winner(seed: bytes, key: bytes, variants):
+MASK = 2**64 - 1
+
+
+def rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & MASK
+
+
+def siphash24(k: bytes, m: bytes) -> int:
+    """SipHash-2-4 as the paper (Aumasson, Bernstein 2012) defines it."""
+    k0 = int.from_bytes(k[:8], "little")
+    k1 = int.from_bytes(k[8:16], "little")
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rounds(n):
+        for _ in range(n):
+            v[0] = (v[0] + v[1]) & MASK; v[1] = rotl(v[1], 13) ^ v[0]; v[0] = rotl(v[0], 32)
+            v[2] = (v[2] + v[3]) & MASK; v[3] = rotl(v[3], 16) ^ v[2]
+            v[0] = (v[0] + v[3]) & MASK; v[3] = rotl(v[3], 21) ^ v[0]
+            v[2] = (v[2] + v[1]) & MASK; v[1] = rotl(v[1], 17) ^ v[2]; v[2] = rotl(v[2], 32)
+
+    end = len(m) - len(m) % 8
+    blocks = [int.from_bytes(m[i:i + 8], "little") for i in range(0, end, 8)]
+    blocks.append(int.from_bytes(m[end:], "little") | ((len(m) & 0xFF) << 56))
+    for b in blocks:
+        v[3] ^= b
+        rounds(2)
+        v[0] ^= b
+    v[2] ^= 0xFF
+    rounds(4)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+# The reference implementation's vectors: key 00..0f, message 00..(n-1).
+_REF_KEY = bytes(range(16))
+assert siphash24(_REF_KEY, b"") == 0x726FDB47DD0E0E31
+assert siphash24(_REF_KEY, bytes(range(7))) == 0xAB0200F58B01D137
+assert siphash24(_REF_KEY, bytes(range(8))) == 0x93F5F5799A932462
+assert siphash24(_REF_KEY, bytes(range(15))) == 0xA129CA6149BE45E5
+
+
+def sip_key(seed: bytes, variant: bytes) -> bytes:
+    data = struct.pack(">I", len(seed)) + seed + struct.pack(">I", len(variant)) + variant
+    return hashlib.sha256(data).digest()[:16]
+
+
+def sip_draw(seed: bytes, variant: bytes, key: bytes):
+    """(h, m, u) under assignmentHash: siphash."""
+    h = siphash24(sip_key(seed, variant), key)
+    m = (h >> 11) + 1
+    return h, m, m / 2.0**53
+
+
+def winner(seed: bytes, key: bytes, variants, draw_of=None):
     """The index of the winning variant, or None when none has weight."""
+    draw_of = draw_of or draw
     best = None
     for i, v in enumerate(variants):
         if v["state"] != "active" or v["weight_bp"] == 0:
             continue
-        _, _, u = draw(seed, v["name"].encode(), key)
+        _, _, u = draw_of(seed, v["name"].encode(), key)
         score = -math.log(u) / v["weight_bp"]
         if best is None or score < best[0]:
             best = (score, i)
@@ -266,6 +327,16 @@ def main():
             row["draws"] = draws
             row["winner"] = None if w is None else variants[w]["name"]
             row["bucket_of"] = variants[default if w is None else w]["name"]
+            sip = []
+            for v in variants:
+                h, m, u = sip_draw(seed_b, v["name"].encode(), key)
+                sip.append({"variant": v["name"], "h": h, "m": m, "u": u})
+            w = winner(seed_b, key, variants, sip_draw)
+            row["siphash"] = {
+                "draws": sip,
+                "winner": None if w is None else variants[w]["name"],
+                "bucket_of": variants[default if w is None else w]["name"],
+            }
             rows.append(row)
         cases.append({
             "name": name,
@@ -273,6 +344,7 @@ def main():
             "variants": variants,
             "default": default,
             "config": config_json(seed, variants, default),
+            "siphash_keys": {v["name"]: sip_key(seed_b, v["name"].encode()).hex() for v in variants},
             "keys": rows,
         })
     boundary = []
@@ -307,7 +379,9 @@ def main():
         "generated_by": "python3 testdata/assignment-kat.py > testdata/assignment-kat.json",
         "formula": "u_v = ((h >> 11) + 1) / 2^53, h = first 8 bytes big-endian of "
                    "SHA-256(u32be(len(seed)) seed u32be(len(v)) v key); "
-                   "winner = argmin over active variants with weight > 0 of -ln(u_v) / w_v",
+                   "winner = argmin over active variants with weight > 0 of -ln(u_v) / w_v; "
+                   "under assignmentHash: siphash (each row's `siphash`), h = SipHash-2-4(key) "
+                   "under the 16-byte key SHA-256(u32be(len(seed)) seed u32be(len(v)) v)[..16]",
         "assignments": cases,
         "boundary_draws": boundary,
         "sticky": sticky,

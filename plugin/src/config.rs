@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::bucket::{FULL_WEIGHT, StickyHash};
+use crate::bucket::{self, AssignmentHash, FULL_WEIGHT, StickyHash};
 use crate::cookie::{self, Attributes, SameSite};
 use crate::net::Cidr;
 use crate::pattern::Pattern;
@@ -63,6 +63,9 @@ pub struct Variant {
     pub sticky_value: Option<String>,
     /// The full `Set-Cookie` value that assigns this variant, built at load.
     pub set_cookie: Vec<u8>,
+    /// This variant's key under `assignmentHash: siphash`, made at load
+    /// (zero under `sha256`, which does not use it).
+    pub sip_key: [u64; 2],
 }
 
 /// Where a stable assignment key comes from.
@@ -110,6 +113,8 @@ impl Exclude {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub seed: String,
+    /// The formula behind every keyed assignment (`assignmentHash`).
+    pub assignment_hash: AssignmentHash,
     pub variants: Vec<Variant>,
     pub default: usize,
     pub cookie_name: String,
@@ -151,6 +156,10 @@ impl Config {
             Some(v) => string("seed", v)?,
             None => "cohort".to_owned(),
         };
+        let assignment_hash = match root.get("assignmentHash") {
+            None => AssignmentHash::default(),
+            Some(v) => parse_assignment_hash(v)?,
+        };
 
         let mut cookie = match root.get("cookie") {
             Some(v) => Obj::new("cookie", v)?,
@@ -165,6 +174,10 @@ impl Config {
         let (mut variants, default) = parse_variants(variants_value)?;
         for v in &mut variants {
             v.set_cookie = cookie::set_cookie(&cookie_name, v.name.as_bytes(), &cookie_suffix);
+            // One SHA-256 per variant at start-up, for `siphash` only.
+            if assignment_hash == AssignmentHash::SipHash {
+                v.sip_key = bucket::sip_key(seed.as_bytes(), &v.name);
+            }
         }
 
         let header = root.header_name("header", Some("X-Canary"))?;
@@ -273,6 +286,7 @@ impl Config {
 
         Ok(Config {
             seed,
+            assignment_hash,
             variants,
             default,
             cookie_name,
@@ -302,6 +316,23 @@ impl Config {
             .iter()
             .position(|v| v.name.as_bytes() == value)
     }
+}
+
+fn parse_assignment_hash(v: &Value) -> Result<AssignmentHash, ConfigError> {
+    let hash = string("assignmentHash", v)?;
+    AssignmentHash::ALL
+        .into_iter()
+        .find(|h| hash.eq_ignore_ascii_case(h.as_str()))
+        .ok_or_else(|| {
+            error(
+                "assignmentHash",
+                format!(
+                    "{hash:?} is not one of sha256 (the default, and the formula of \
+                     every Cohort before this field), siphash (a new deployment's choice: \
+                     switching a running one moves about half its keyed visitors)"
+                ),
+            )
+        })
 }
 
 fn parse_sticky_hash(v: &Value) -> Result<StickyHash, ConfigError> {
@@ -508,6 +539,7 @@ fn parse_variants(value: Option<&Value>) -> Result<(Vec<Variant>, usize), Config
             service,
             sticky_value,
             set_cookie: Vec::new(),
+            sip_key: [0; 2],
         });
     }
 
@@ -573,6 +605,7 @@ fn plain_variant(name: &str, weight: u32) -> Variant {
         service: None,
         sticky_value: None,
         set_cookie: Vec::new(),
+        sip_key: [0; 2],
     }
 }
 
@@ -1129,6 +1162,37 @@ mod tests {
         );
         assert_eq!(c.variants[1].sticky_value.as_deref(), Some("raw-value"));
         assert_eq!(c.sticky_hash, StickyHash::Sha256);
+    }
+
+    #[test]
+    fn assignment_hash_defaults_to_sha256_and_siphash_keys_every_variant() {
+        let c = parse(json!({"seed": "s"})).expect("valid");
+        assert_eq!(c.assignment_hash, AssignmentHash::Sha256);
+        for spelling in ["siphash", "SipHash"] {
+            let c = parse(json!({"seed": "s", "assignmentHash": spelling})).expect("valid");
+            assert_eq!(c.assignment_hash, AssignmentHash::SipHash);
+            for v in &c.variants {
+                assert_eq!(v.sip_key, bucket::sip_key(b"s", &v.name));
+                assert_ne!(v.sip_key, [0; 2]);
+            }
+        }
+        let c = parse(json!({"assignmentHash": "sha256"})).expect("valid");
+        assert_eq!(c.assignment_hash, AssignmentHash::Sha256);
+        refused(
+            json!({"assignmentHash": "md5"}),
+            "assignmentHash",
+            "\"md5\" is not one of sha256",
+        );
+        refused(
+            json!({"assignmentHash": ""}),
+            "assignmentHash",
+            "is not one of sha256",
+        );
+        refused(
+            json!({"assignmentHash": ["siphash"]}),
+            "assignmentHash",
+            "must be a string",
+        );
     }
 
     #[test]

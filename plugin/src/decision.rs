@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use crate::bucket::{self, Candidate, IdGenerator};
+use crate::bucket::{self, AssignmentHash, Candidate, Draw, IdGenerator};
 use crate::config::{Config, KeySource, State, Stickiness};
 use crate::cookie::{self, Lookup};
 use crate::net;
@@ -455,15 +455,21 @@ fn active(config: &Config) -> impl Iterator<Item = Candidate<'_>> + Clone {
         .filter(|(_, v)| v.state == State::Active)
         .map(|(index, v)| Candidate {
             index,
-            name: &v.name,
             weight: v.weight,
+            draw: match config.assignment_hash {
+                AssignmentHash::Sha256 => Draw::Sha256 {
+                    seed: config.seed.as_bytes(),
+                    variant: &v.name,
+                },
+                AssignmentHash::SipHash => Draw::SipHash(v.sip_key),
+            },
         })
 }
 
 /// The variant a key falls into among the active variants; the default
 /// when no active variant has weight.
 pub fn bucket_of(config: &Config, key: &[u8]) -> usize {
-    bucket::assign(config.seed.as_bytes(), key, active(config)).unwrap_or(config.default)
+    bucket::assign(key, active(config)).unwrap_or(config.default)
 }
 
 /// A visitor without a cohort: bucketed by a stable key if the request has

@@ -7,13 +7,14 @@
 //! length prefixes, `((h >> 11) + 1) / 2^53`, `-ln(u) / w`, the lowest
 //! score winning, only active variants with weight taking part, the
 //! default when none has weight, and the configuration's percentages read
-//! as basis points.
+//! as basis points; and the same under `assignmentHash: siphash` (the
+//! per-variant keys, SipHash-2-4, the same winner rule).
 
 // Test code may fail loudly: a panic is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cohort::Config;
-use cohort::bucket::{self, Candidate, StickyHash};
+use cohort::bucket::{self, Candidate, Draw, StickyHash};
 use cohort::config::State;
 use cohort::decision::bucket_of;
 use serde_json::Value;
@@ -63,7 +64,17 @@ fn state_of(name: &str) -> State {
 /// `draw` is exactly `m / 2^53`, and within 1e-15 of Python's float.
 #[track_caller]
 fn check_draw(seed: &str, variant: &str, key: &[u8], row: &Value) {
-    let got = bucket::draw(seed.as_bytes(), variant, key);
+    check_u(
+        bucket::draw(seed.as_bytes(), variant, key),
+        seed,
+        variant,
+        key,
+        row,
+    );
+}
+
+#[track_caller]
+fn check_u(got: f64, seed: &str, variant: &str, key: &[u8], row: &Value) {
     let m = u64_of(row, "m");
     assert_eq!(m, (u64_of(row, "h") >> 11) + 1, "{row}");
     let exact = m as f64 / (1u64 << 53) as f64;
@@ -102,17 +113,42 @@ fn draws_and_winners_match_the_independent_computation() {
             assert_eq!(u64::from(v.weight), u64_of(want, "weight_bp"), "{name}");
             assert_eq!(v.state, state_of(str_of(want, "state")), "{name}");
         }
-        let active: Vec<Candidate> = config
-            .variants
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.state == State::Active)
-            .map(|(index, v)| Candidate {
-                index,
-                name: &v.name,
-                weight: v.weight,
-            })
-            .collect();
+        let mut sip_config = case["config"].clone();
+        sip_config["assignmentHash"] = "siphash".into();
+        let sip_config = Config::from_value(&sip_config).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sip_keys = &case["siphash_keys"];
+        for v in &sip_config.variants {
+            let k = hex_bytes(str_of(sip_keys, &v.name));
+            assert_eq!(k.len(), 16, "{name}");
+            let want = [
+                u64::from_le_bytes(k[..8].try_into().unwrap()),
+                u64::from_le_bytes(k[8..].try_into().unwrap()),
+            ];
+            assert_eq!(v.sip_key, want, "{name}: the siphash key of {}", v.name);
+            assert_eq!(bucket::sip_key(seed.as_bytes(), &v.name), want, "{name}");
+        }
+        let candidates = |sip: bool| -> Vec<Candidate> {
+            config
+                .variants
+                .iter()
+                .zip(&sip_config.variants)
+                .enumerate()
+                .filter(|(_, (v, _))| v.state == State::Active)
+                .map(|(index, (v, s))| Candidate {
+                    index,
+                    weight: v.weight,
+                    draw: if sip {
+                        Draw::SipHash(s.sip_key)
+                    } else {
+                        Draw::Sha256 {
+                            seed: seed.as_bytes(),
+                            variant: &v.name,
+                        }
+                    },
+                })
+                .collect()
+        };
+        let (active, sip_active) = (candidates(false), candidates(true));
 
         for row in case["keys"].as_array().expect("keys") {
             keys += 1;
@@ -127,7 +163,7 @@ fn draws_and_winners_match_the_independent_computation() {
                 .as_str()
                 .map(|w| config.variant_named(w.as_bytes()).expect("a variant"));
             assert_eq!(
-                bucket::assign(seed.as_bytes(), &key, active.iter().copied()),
+                bucket::assign(&key, active.iter().copied()),
                 winner,
                 "{name}: assign for key {row}"
             );
@@ -136,6 +172,34 @@ fn draws_and_winners_match_the_independent_computation() {
                 config.variants[bucket_of(&config, &key)].name,
                 expected,
                 "{name}: bucket_of for key {}",
+                row["key_hex"]
+            );
+
+            let sip = &row["siphash"];
+            let sip_draws = sip["draws"].as_array().expect("siphash draws");
+            assert_eq!(sip_draws.len(), variants.len());
+            for (d, v) in sip_draws.iter().zip(&sip_config.variants) {
+                assert_eq!(str_of(d, "variant"), v.name);
+                assert_eq!(
+                    bucket::siphash24(v.sip_key, &key),
+                    u64_of(d, "h"),
+                    "{name}: siphash of {}",
+                    row["key_hex"]
+                );
+                check_u(Draw::SipHash(v.sip_key).of(&key), seed, &v.name, &key, d);
+            }
+            let sip_winner = sip["winner"]
+                .as_str()
+                .map(|w| config.variant_named(w.as_bytes()).expect("a variant"));
+            assert_eq!(
+                bucket::assign(&key, sip_active.iter().copied()),
+                sip_winner,
+                "{name}: siphash assign for key {row}"
+            );
+            assert_eq!(
+                sip_config.variants[bucket_of(&sip_config, &key)].name,
+                str_of(sip, "bucket_of"),
+                "{name}: siphash bucket_of for key {}",
                 row["key_hex"]
             );
         }
@@ -226,8 +290,11 @@ fn one_off_picks_match_the_independent_computation() {
             .enumerate()
             .map(|(index, &weight)| Candidate {
                 index,
-                name: names[index],
                 weight,
+                draw: Draw::Sha256 {
+                    seed: b"",
+                    variant: names[index],
+                },
             })
             .collect();
         let want = row["index"].as_u64().map(|i| i as usize);

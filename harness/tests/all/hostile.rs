@@ -915,6 +915,7 @@ fn wrong_configs_cookie() -> Vec<(Value, &'static str)> {
 fn wrong_configs_rest() -> Vec<(Value, &'static str)> {
     vec![
         (json!({"seed": {"a": 1}}), "seed"),
+        (json!({"assignmentHash": "md5"}), "assignmentHash"),
         (json!({"header": "X Canary"}), "header"),
         (json!({"keys": ["header:"]}), "keys[0]"),
         (json!({"keys": ["ip", "body:x"]}), "keys[1]"),

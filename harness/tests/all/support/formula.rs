@@ -11,8 +11,14 @@
 //! the cohort = argmin over the active variants with weight > 0 of
 //!              -ln(u_v) / weight_v, else the default variant
 //! ```
+//!
+//! and under `assignmentHash: siphash`, `h = SipHash-2-4(key)` under the
+//! 16-byte key `SHA-256(u32be(len(seed)) seed u32be(len(v)) v)[..16]`,
+//! here by the standard library's SipHasher (SipHash-2-4, deprecated but
+//! an implementation that shares nothing with the plugin's).
 
 use ::cohort::Config;
+use ::cohort::bucket::AssignmentHash;
 use ::cohort::config::State;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -40,6 +46,22 @@ pub fn draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
     ((h >> 11) + 1) as f64 / 9_007_199_254_740_992.0 // 2^53
 }
 
+/// `u_v` for one (seed, variant, key) under `assignmentHash: siphash`.
+pub fn sip_draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
+    use std::hash::Hasher;
+    let mut input = Vec::new();
+    for field in [seed, variant] {
+        input.extend_from_slice(&u32::try_from(field.len()).expect("short").to_be_bytes());
+        input.extend_from_slice(field);
+    }
+    let k = Sha256::digest(&input);
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new_with_keys(word(&k[..8]), word(&k[8..16]));
+    hasher.write(key);
+    ((hasher.finish() >> 11) + 1) as f64 / 9_007_199_254_740_992.0 // 2^53
+}
+
 /// The index of the variant `key` falls into under `config`.
 pub fn cohort_index(config: &Config, key: &[u8]) -> usize {
     let mut best: Option<(f64, usize)> = None;
@@ -47,6 +69,10 @@ pub fn cohort_index(config: &Config, key: &[u8]) -> usize {
         if v.state != State::Active || v.weight == 0 {
             continue;
         }
+        let draw = match config.assignment_hash {
+            AssignmentHash::Sha256 => draw,
+            AssignmentHash::SipHash => sip_draw,
+        };
         let score =
             -draw(config.seed.as_bytes(), v.name.as_bytes(), key).ln() / f64::from(v.weight);
         if best.is_none_or(|(s, _)| score < s) {
@@ -90,6 +116,25 @@ fn the_formula_here_gives_the_answers_python_gave() {
             assert_eq!(
                 cohort_of(&config, &key),
                 row["bucket_of"].as_str().unwrap(),
+                "{}: {row}",
+                case["name"]
+            );
+            let mut sip_config = case["config"].clone();
+            sip_config["assignmentHash"] = "siphash".into();
+            let sip_config = Config::from_value(&sip_config).unwrap();
+            let sip = &row["siphash"];
+            for d in sip["draws"].as_array().unwrap() {
+                let m = d["m"].as_u64().unwrap();
+                let got = sip_draw(
+                    seed.as_bytes(),
+                    d["variant"].as_str().unwrap().as_bytes(),
+                    &key,
+                );
+                assert_eq!(got, m as f64 / 9_007_199_254_740_992.0, "{d}");
+            }
+            assert_eq!(
+                cohort_of(&sip_config, &key),
+                sip["bucket_of"].as_str().unwrap(),
                 "{}: {row}",
                 case["name"]
             );
