@@ -71,6 +71,8 @@ fn main() -> Result<(), BoxError> {
         workspace.join("Cargo.toml"),
         workspace.join("Cargo.lock"),
         workspace.join("plugin").join("Cargo.toml"),
+        // The guest's link arguments (its stack size); not in the dep-info.
+        workspace.join("plugin").join("build.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", file.display());
     }

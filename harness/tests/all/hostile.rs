@@ -1079,3 +1079,55 @@ fn fuel_of_large_cookies_shipped_and_unlowered() {
         println!("{name:<32} {:>10}", send(guest, request).ex.fuel);
     }
 }
+
+/// The guest's stack is 64 KiB (`plugin/build.rs`), and its deepest
+/// recursion is in its parsers, each with a nesting limit: serde_json's 128
+/// levels (parsing, then dropping, the configuration) and regex-lite's 50
+/// (compiling a pattern at load). At those limits Cohort loads and serves;
+/// past them it refuses the configuration with an error naming the field.
+/// A stack too small for them would trap here instead.
+#[test]
+fn the_deepest_configuration_the_parsers_accept_fits_the_guests_stack() {
+    use crate::cohort::load;
+
+    // Arrays nested inside the root object as deep as serde_json allows
+    // (as the harness's own serde_json, the same version, says), then one more.
+    let raw = |depth: usize| {
+        format!(
+            r#"{{"seed": "s", "unknown": {}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let deepest = (1..1_000)
+        .take_while(|&d| serde_json::from_str::<Value>(&raw(d)).is_ok())
+        .last()
+        .expect("some depth parses");
+    assert!(deepest >= 100, "{deepest}");
+    let (_, logged) = load_error_with(HostOptions::traefik().config_raw(raw(deepest).as_bytes()));
+    assert!(logged.contains("unknown: unknown field"), "{logged}");
+    let (_, logged) =
+        load_error_with(HostOptions::traefik().config_raw(raw(deepest + 1).as_bytes()));
+    assert!(
+        logged.contains("(root): not valid JSON: recursion limit exceeded"),
+        "{logged}"
+    );
+
+    // Groups nested as deep as regex-lite allows, then one more.
+    let nested = |depth: usize| format!("^{}/a{}$", "(?:".repeat(depth), ")".repeat(depth));
+    let config = |depth: usize| {
+        json!({"variants": [{"name": "v1"}, {"name": "v2", "weight": 50}],
+               "debugHeader": "X-Cohort-Debug",
+               "exclude": {"paths": [nested(depth)], "userAgents": [nested(depth)]}})
+    };
+    let guest = load(HostOptions::traefik().config_json(config(50)));
+    let visit = send(&guest, Request::get("/a").header("User-Agent", "/a"));
+    assert_eq!(
+        visit.ex.response.headers.get("X-Cohort-Debug"),
+        Some("v1; reason=excluded"),
+        "{:?}",
+        visit.ex.response.headers
+    );
+    let (_, logged) = load_error(config(51));
+    assert!(logged.contains("exclude.paths[0]"), "{logged}");
+}
