@@ -27,6 +27,16 @@
 #   cohort-returning  Cohort with `.traefik.yml`'s testData configuration,
 #                     returning visitors
 #   cohort-new        the same, new visitors
+#   chain-noop, chain-calls-returning, chain-calls-new, chain-cohort-returning,
+#   chain-cohort-new  CHAIN copies of the no-op guest, of a calls-only guest,
+#                     or of Cohort with the testData configuration, one after
+#                     another on one route. A difference between two chains
+#                     ÷ CHAIN is the difference per copy, measured CHAIN times
+#                     larger against the same noise. Every copy does the same
+#                     work: a returning visitor's cookie and headers are what
+#                     the previous copy leaves them, and in chain-cohort-new
+#                     copy k names its cookie canary<k>, so that each sees a
+#                     new visitor (the Cookie line grows by ~10 bytes a copy)
 #
 # Per route: median req/s, p50/p99 latency, and Traefik's CPU time per
 # request (its threads' run time from /proc/<pid>/task/*/schedstat, or
@@ -51,7 +61,7 @@
 #   OUT=BENCHMARKS.md   (relative to the repository; OUT= to skip writing)
 #   EXTRA_WASM="name=/path/a.wasm other=/path/b.wasm"   more Cohort builds
 #       to compare side by side, with the testData configuration (routes
-#       name-returning and name-new)
+#       name-returning and name-new, and chain-name-returning)
 #   EXTRA_GUEST="name=/path/g.wasm ..."   any other http-wasm guests, with no
 #       configuration, on routes g-name with the returning visitor's cookie
 #       (e.g. guests that make a given set of host calls, to price them)
@@ -59,6 +69,7 @@
 #       browser's (e.g. a 4 KB one, to price large Cookie headers)
 #   PIN=1               Traefik on CPU 0 (GOMAXPROCS=1), nginx and wrk on CPU 1:
 #       steadier numbers on a 2-CPU machine (needs taskset and 2+ CPUs)
+#   CHAIN=10            copies in the chain routes (0: no chain routes)
 #   NOTE="..."          a line about the machine's state for the report
 #
 # Installs wrk and nginx-light with apt-get if missing, and Traefik with
@@ -75,6 +86,8 @@ EXTRA_COOKIE="${EXTRA_COOKIE:-}"
 EXTRA_GUEST="${EXTRA_GUEST:-}"
 NOTE="${NOTE:-}"
 PIN="${PIN:-0}"
+CHAIN="${CHAIN:-10}"
+case "$CHAIN" in '' | *[!0-9]*) echo "bench-traefik: CHAIN must be a number" >&2; exit 2 ;; esac
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     ON_TRAEFIK=(taskset -c 0)
     ON_CLIENT=(taskset -c 1)
@@ -92,6 +105,7 @@ COMMAND="bash scripts/bench-traefik.sh"
 [ "$DURATION" != 1 ] && COMMAND="DURATION=$DURATION $COMMAND"
 [ -n "$EXTRA_WASM" ] && COMMAND="EXTRA_WASM='$EXTRA_WASM' $COMMAND"
 [ "$PIN" = 1 ] && COMMAND="PIN=1 $COMMAND"
+[ "$CHAIN" != 10 ] && COMMAND="CHAIN=$CHAIN $COMMAND"
 [ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
 
 say() { printf 'bench-traefik: %s\n' "$*" >&2; }
@@ -243,6 +257,17 @@ ROUTES+=(recipe-returning recipe-new cohort-returning cohort-new)
 for name in "${EXTRA_NAMES[@]}"; do
     ROUTES+=("$name-returning" "$name-new")
 done
+if [ "$CHAIN" -ge 1 ]; then
+    ROUTES+=(chain-noop chain-calls-returning chain-calls-new chain-cohort-returning chain-cohort-new)
+    for name in "${EXTRA_NAMES[@]}"; do
+        ROUTES+=("chain-$name-returning")
+    done
+fi
+chain_of() { # middleware -> "middleware-1, ..., middleware-CHAIN"
+    local k list=""
+    for k in $(seq 1 "$CHAIN"); do list="${list:+$list, }$1-$k"; done
+    echo "$list"
+}
 {
     cat <<EOF
 http:
@@ -276,12 +301,29 @@ EOF
     for name in "${GUEST_NAMES[@]}"; do
         printf '    g%s:\n      plugin:\n        g%s: {}\n' "$name" "$name"
     done
+    for k in $(seq 1 "$CHAIN"); do
+        for name in "${EXTRA_NAMES[@]}"; do
+            printf '    x%s-%s:\n      plugin:\n        x%s: %s\n' "$name" "$k" "$name" "$TESTDATA_CONFIG"
+        done
+        printf '    noop-%s:\n      plugin:\n        noop: {}\n' "$k"
+        printf '    calls-returning-%s:\n      plugin:\n        callsreturning: {}\n' "$k"
+        printf '    calls-new-%s:\n      plugin:\n        callsnew: {}\n' "$k"
+        printf '    cohort-testdata-%s:\n      plugin:\n        cohort: %s\n' "$k" "$TESTDATA_CONFIG"
+        printf '    cohort-testdata-new-%s:\n      plugin:\n        cohort: %s\n' "$k" \
+            "$(printf '%s' "$TESTDATA_CONFIG" | sed "s/\"name\":\"canary\"/\"name\":\"canary$k\"/")"
+    done
     echo "  routers:"
     for route in "${ROUTES[@]}"; do
         case "$route" in
             plain) mw="" ;;
             headers) mw="two-headers" ;;
             noop-wasm) mw="noop" ;;
+            chain-noop) mw="$(chain_of noop)" ;;
+            chain-calls-returning) mw="$(chain_of calls-returning)" ;;
+            chain-calls-new) mw="$(chain_of calls-new)" ;;
+            chain-cohort-returning) mw="$(chain_of cohort-testdata)" ;;
+            chain-cohort-new) mw="$(chain_of cohort-testdata-new)" ;;
+            chain-*-returning) mw="$(chain_of "x${route#chain-}" | sed 's/-returning-/-/g')" ;;
             calls-returning | calls-new) mw="$route" ;;
             recipe-*) mw="cohort-recipe" ;;
             cohort-*) mw="cohort-testdata" ;;
@@ -348,6 +390,8 @@ for route in "${ROUTES[@]}"; do
     [ "$status" = 200 ] || die "$route answered '$status': $(head -c 300 "$WORK/body" 2>/dev/null)"
     case "$route" in
         *-returning) [ "$cookies" = 0 ] || die "$route: a returning visitor got $cookies Set-Cookie" ;;
+        # Every copy of a chain saw a new visitor and wrote its cookie.
+        chain-*-new) [ "$cookies" = "$CHAIN" ] || die "$route: $cookies Set-Cookie, not one from each of $CHAIN copies" ;;
         *-new) [ "$cookies" -ge 1 ] || die "$route: a new visitor got no Set-Cookie" ;;
     esac
 done
@@ -424,8 +468,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- report ----------------------------------------------------------------------
 TABLE="$(
-    python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
-import statistics, sys
+    CHAIN="$CHAIN" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
+import os, statistics, sys
 from math import comb
 path, routes = sys.argv[1], sys.argv[2:]
 runs = {}  # (round, route) -> (rps, p50, p99, cpu)
@@ -495,6 +539,14 @@ for a, b, bound in (("cohort-returning", "noop-wasm", 5), ("cohort-new", "noop-w
                     ("cohort-returning", "calls-returning", 1)):
     if a in routes and b in routes:
         targets.append((f"{a} − {b}, Traefik CPU/req", diff(a, b), "µs", f"≤ {bound} µs", bound, True))
+chain = int(os.environ.get("CHAIN", "0"))
+for a, b, bound in (("chain-cohort-returning", "chain-noop", 5), ("chain-cohort-new", "chain-noop", 10),
+                    ("chain-cohort-returning", "chain-calls-returning", 1)):
+    if a in routes and b in routes:
+        m, lo, hi = diff(a, b)
+        per = (m / chain, None if lo is None else lo / chain, None if hi is None else hi / chain)
+        targets.append((f"({a} − {b}) ÷ {chain}, Traefik CPU/req", per, "µs", f"≤ {bound} µs",
+                        bound, True))
 if "cohort-returning" in routes and "noop-wasm" in routes:
     d = median_ci(per_round(lambda n: runs[(n, "cohort-returning")][0] / runs[(n, "noop-wasm")][0]))
     targets.append(("req/s cohort-returning ÷ noop-wasm", d, "ratio", "≥ 0.95", 0.95, False))
@@ -520,12 +572,18 @@ pairs = [(a, b) for a, b in (
     ("recipe-returning", "noop-wasm"), ("recipe-new", "noop-wasm"),
     ("cohort-returning", "recipe-returning"), ("cohort-new", "recipe-new"),
     ("cohort-new", "cohort-returning"), ("cohort-returning", "headers"),
-    ("noop-wasm", "headers"),
+    ("noop-wasm", "headers"), ("chain-cohort-returning", "chain-noop"),
+    ("chain-cohort-new", "chain-noop"), ("chain-cohort-returning", "chain-calls-returning"),
+    ("chain-cohort-new", "chain-calls-new"), ("chain-calls-returning", "chain-noop"),
+    ("chain-calls-new", "chain-noop"), ("chain-noop", "noop-wasm"),
 ) if a in routes and b in routes]
 for r in routes:
     for shape in ("returning", "new"):
-        if r.endswith("-" + shape) and not r.startswith(("cohort-", "recipe-", "calls-")):
+        if r.endswith("-" + shape) and not r.startswith(("cohort-", "recipe-", "calls-", "chain-")):
             pairs.append((r, "cohort-" + shape))
+pairs += [(r, "chain-cohort-returning") for r in routes
+          if r.startswith("chain-") and r.endswith("-returning")
+          and r not in ("chain-cohort-returning", "chain-calls-returning")]
 pairs += [(r, "plain") for r in routes if r != "plain"]
 print()
 print("| Traefik CPU per request | median difference | 95 % CI |")
@@ -588,6 +646,11 @@ Cookie header adds \`; canary=v1\`, a new visitor's adds nothing and the request
   added to the request's Cookie header, one \`Set-Cookie\` (\`stickiness: keep\` keeps no visitor id).
 - recipe-returning, recipe-new: the same with the minimal recipe's configuration
   (\`recipes/file/flat-routers.yml\`, \`harness/test-support/configs/recipe.json\`).
+$([ "$CHAIN" -ge 1 ] && echo "- chain-noop, chain-calls-returning, chain-calls-new, chain-cohort-returning, chain-cohort-new:
+  $CHAIN copies of noop-wasm, a calls-only guest or cohort-returning's Cohort one after another on one route
+  (chain-cohort-new: copy k names its cookie canary<k>, so every copy sees a new visitor). A
+  difference between two chains ÷ $CHAIN is the difference per copy, measured $CHAIN times larger
+  against the same noise; the targets are judged on both the single routes and the chains.")
 - plain, headers, noop-wasm and calls-returning get the returning visitor's request (so
   cohort-new − noop-wasm also counts Traefik parsing one more header, \`X-User-Id\`).
 - plugin.wasm: $WASM_SIZE bytes.
