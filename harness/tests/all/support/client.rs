@@ -26,6 +26,12 @@ pub fn agent() -> ureq::Agent {
         // Loopback only: never route through an HTTP_PROXY of the environment.
         .proxy(None)
         .timeout_global(Some(Duration::from_secs(30)))
+        // Each phase under the global bound, so that a stall names where it
+        // happened (connect, send, or Traefik's answer): one request in a
+        // rollout test once waited out the whole 30 s.
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_send_request(Some(Duration::from_secs(10)))
+        .timeout_recv_response(Some(Duration::from_secs(25)))
         .build()
         .into()
 }
