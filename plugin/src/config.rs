@@ -319,36 +319,41 @@ impl Config {
 }
 
 fn parse_assignment_hash(v: &Value) -> Result<AssignmentHash, ConfigError> {
-    let hash = string("assignmentHash", v)?;
-    AssignmentHash::ALL
-        .into_iter()
-        .find(|h| hash.eq_ignore_ascii_case(h.as_str()))
-        .ok_or_else(|| {
-            error(
-                "assignmentHash",
-                format!(
-                    "{hash:?} is not one of sha256 (the default, and the formula of \
-                     every Cohort before this field), siphash (a new deployment's choice: \
-                     switching a running one moves about half its keyed visitors)"
-                ),
-            )
-        })
+    choice(
+        "assignmentHash",
+        v,
+        &AssignmentHash::ALL,
+        AssignmentHash::as_str,
+        "sha256 (the default, and the formula of every Cohort before this field), \
+         siphash (a new deployment's choice: switching a running one moves about half \
+         its keyed visitors)",
+    )
 }
 
 fn parse_sticky_hash(v: &Value) -> Result<StickyHash, ConfigError> {
-    let hash = string("weightedSticky.hash", v)?;
-    StickyHash::ALL
-        .into_iter()
-        .find(|h| hash.eq_ignore_ascii_case(h.as_str()))
-        .ok_or_else(|| {
-            error(
-                "weightedSticky.hash",
-                format!(
-                    "{hash:?} is not one of sha256 (Traefik 3.3.4 and later), \
-                     fnv (Traefik before 3.3.4)"
-                ),
-            )
-        })
+    choice(
+        "weightedSticky.hash",
+        v,
+        &StickyHash::ALL,
+        StickyHash::as_str,
+        "sha256 (Traefik 3.3.4 and later), fnv (Traefik before 3.3.4)",
+    )
+}
+
+/// The one of `all` whose spelling is `v`'s string in any case, or an error
+/// naming `field` and listing `choices`.
+fn choice<T: Copy>(
+    field: &str,
+    v: &Value,
+    all: &[T],
+    spelling: fn(T) -> &'static str,
+    choices: &str,
+) -> Result<T, ConfigError> {
+    let given = string(field, v)?;
+    all.iter()
+        .copied()
+        .find(|&c| given.eq_ignore_ascii_case(spelling(c)))
+        .ok_or_else(|| error(field, format!("{given:?} is not one of {choices}")))
 }
 
 fn parse_attributes(obj: &mut Obj, name: &str) -> Result<Attributes, ConfigError> {

@@ -23,43 +23,42 @@ use ::cohort::config::State;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// `u32be(len(seed)) seed u32be(len(v)) v`, what both formulas hash first.
+fn seeded(seed: &[u8], variant: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(8 + seed.len() + variant.len());
+    for field in [seed, variant] {
+        input.extend_from_slice(&u32::try_from(field.len()).expect("short").to_be_bytes());
+        input.extend_from_slice(field);
+    }
+    input
+}
+
+/// `((h >> 11) + 1) / 2^53`.
+fn unit(h: u64) -> f64 {
+    ((h >> 11) + 1) as f64 / 9_007_199_254_740_992.0
+}
+
 /// `u_v` for one (seed, variant, key).
 pub fn draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
-    let mut input = Vec::with_capacity(8 + seed.len() + variant.len() + key.len());
-    input.extend_from_slice(
-        &u32::try_from(seed.len())
-            .expect("a short seed")
-            .to_be_bytes(),
-    );
-    input.extend_from_slice(seed);
-    input.extend_from_slice(
-        &u32::try_from(variant.len())
-            .expect("a short name")
-            .to_be_bytes(),
-    );
-    input.extend_from_slice(variant);
+    let mut input = seeded(seed, variant);
     input.extend_from_slice(key);
     let digest = Sha256::digest(&input);
-    let h = digest[..8]
-        .iter()
-        .fold(0u64, |h, &b| (h << 8) | u64::from(b));
-    ((h >> 11) + 1) as f64 / 9_007_199_254_740_992.0 // 2^53
+    unit(
+        digest[..8]
+            .iter()
+            .fold(0u64, |h, &b| (h << 8) | u64::from(b)),
+    )
 }
 
 /// `u_v` for one (seed, variant, key) under `assignmentHash: siphash`.
 pub fn sip_draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
     use std::hash::Hasher;
-    let mut input = Vec::new();
-    for field in [seed, variant] {
-        input.extend_from_slice(&u32::try_from(field.len()).expect("short").to_be_bytes());
-        input.extend_from_slice(field);
-    }
-    let k = Sha256::digest(&input);
+    let k = Sha256::digest(seeded(seed, variant));
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
     #[allow(deprecated)]
     let mut hasher = std::hash::SipHasher::new_with_keys(word(&k[..8]), word(&k[8..16]));
     hasher.write(key);
-    ((hasher.finish() >> 11) + 1) as f64 / 9_007_199_254_740_992.0 // 2^53
+    unit(hasher.finish())
 }
 
 /// The index of the variant `key` falls into under `config`.
@@ -94,6 +93,9 @@ fn the_formula_here_gives_the_answers_python_gave() {
     let mut checked = 0;
     for case in kat["assignments"].as_array().unwrap() {
         let config = Config::from_value(&case["config"]).unwrap();
+        let mut sip_config = case["config"].clone();
+        sip_config["assignmentHash"] = "siphash".into();
+        let sip_config = Config::from_value(&sip_config).unwrap();
         let seed = case["seed"].as_str().unwrap();
         for row in case["keys"].as_array().unwrap() {
             let digit = |b: u8| char::from(b).to_digit(16).unwrap() as u8;
@@ -104,40 +106,28 @@ fn the_formula_here_gives_the_answers_python_gave() {
                 .chunks(2)
                 .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
                 .collect();
-            for d in row["draws"].as_array().unwrap() {
-                let m = d["m"].as_u64().unwrap();
-                let got = draw(
-                    seed.as_bytes(),
-                    d["variant"].as_str().unwrap().as_bytes(),
-                    &key,
+            // Each formula's draws and cohort, against its own answers.
+            let formulas: [(fn(&[u8], &[u8], &[u8]) -> f64, &Config, &Value); 2] = [
+                (draw, &config, row),
+                (sip_draw, &sip_config, &row["siphash"]),
+            ];
+            for (formula, config, answers) in formulas {
+                for d in answers["draws"].as_array().unwrap() {
+                    let m = d["m"].as_u64().unwrap();
+                    let got = formula(
+                        seed.as_bytes(),
+                        d["variant"].as_str().unwrap().as_bytes(),
+                        &key,
+                    );
+                    assert_eq!(got, m as f64 / 9_007_199_254_740_992.0, "{d}");
+                }
+                assert_eq!(
+                    cohort_of(config, &key),
+                    answers["bucket_of"].as_str().unwrap(),
+                    "{}: {row}",
+                    case["name"]
                 );
-                assert_eq!(got, m as f64 / 9_007_199_254_740_992.0, "{d}");
             }
-            assert_eq!(
-                cohort_of(&config, &key),
-                row["bucket_of"].as_str().unwrap(),
-                "{}: {row}",
-                case["name"]
-            );
-            let mut sip_config = case["config"].clone();
-            sip_config["assignmentHash"] = "siphash".into();
-            let sip_config = Config::from_value(&sip_config).unwrap();
-            let sip = &row["siphash"];
-            for d in sip["draws"].as_array().unwrap() {
-                let m = d["m"].as_u64().unwrap();
-                let got = sip_draw(
-                    seed.as_bytes(),
-                    d["variant"].as_str().unwrap().as_bytes(),
-                    &key,
-                );
-                assert_eq!(got, m as f64 / 9_007_199_254_740_992.0, "{d}");
-            }
-            assert_eq!(
-                cohort_of(&sip_config, &key),
-                sip["bucket_of"].as_str().unwrap(),
-                "{}: {row}",
-                case["name"]
-            );
             checked += 1;
         }
     }
