@@ -38,6 +38,9 @@ fn unit(h: u64) -> f64 {
     ((h >> 11) + 1) as f64 / 9_007_199_254_740_992.0
 }
 
+/// A formula's `u_v` for (seed, variant, key).
+type Formula = fn(&[u8], &[u8], &[u8]) -> f64;
+
 /// `u_v` for one (seed, variant, key).
 pub fn draw(seed: &[u8], variant: &[u8], key: &[u8]) -> f64 {
     let mut input = seeded(seed, variant);
@@ -107,7 +110,7 @@ fn the_formula_here_gives_the_answers_python_gave() {
                 .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
                 .collect();
             // Each formula's draws and cohort, against its own answers.
-            let formulas: [(fn(&[u8], &[u8], &[u8]) -> f64, &Config, &Value); 2] = [
+            let formulas: [(Formula, &Config, &Value); 2] = [
                 (draw, &config, row),
                 (sip_draw, &sip_config, &row["siphash"]),
             ];
