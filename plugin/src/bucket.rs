@@ -82,7 +82,8 @@ pub struct Candidate<'a> {
 
 /// The `sha256` draw `u` in (0, 1] for a (seed, variant, key).
 pub fn draw(seed: &[u8], variant: &str, key: &[u8]) -> f64 {
-    let mut hasher = seeded(seed, variant);
+    let mut hasher = Sha256::new();
+    feed_prefix(&mut hasher, seed, variant);
     hasher.update(key);
     let digest = hasher.finalize();
     let mut first = [0u8; 8];
@@ -90,16 +91,16 @@ pub fn draw(seed: &[u8], variant: &str, key: &[u8]) -> f64 {
     unit(u64::from_be_bytes(first))
 }
 
-/// SHA-256 fed `u32be(len(seed)) seed u32be(len(variant)) variant`, the
-/// prefix both formulas hash: the length prefixes keep a field from
-/// bleeding into the next.
-fn seeded(seed: &[u8], variant: &str) -> Sha256 {
-    let mut hasher = Sha256::new();
+/// Feeds `u32be(len(seed)) seed u32be(len(variant)) variant`, the prefix
+/// both formulas hash: the length prefixes keep a field from bleeding into
+/// the next. In place and inlined: returning the hasher by value, or
+/// calling this, cost each new visitor's `sha256` draws 436 or 82 fuel.
+#[inline(always)]
+fn feed_prefix(hasher: &mut Sha256, seed: &[u8], variant: &str) {
     hasher.update((seed.len() as u32).to_be_bytes());
     hasher.update(seed);
     hasher.update((variant.len() as u32).to_be_bytes());
     hasher.update(variant.as_bytes());
-    hasher
 }
 
 /// `((h >> 11) + 1) / 2^53`: the top 53 bits, never 0.
@@ -111,7 +112,9 @@ fn unit(h: u64) -> f64 {
 /// `SHA-256(u32be(len(seed)) seed u32be(len(variant)) variant)`, as
 /// SipHash's `k0` and `k1` (each little-endian, as SipHash reads its key).
 pub fn sip_key(seed: &[u8], variant: &str) -> [u64; 2] {
-    let digest = seeded(seed, variant).finalize();
+    let mut hasher = Sha256::new();
+    feed_prefix(&mut hasher, seed, variant);
+    let digest = hasher.finalize();
     let mut k = [[0u8; 8]; 2];
     k[0].copy_from_slice(&digest[..8]);
     k[1].copy_from_slice(&digest[8..16]);
