@@ -63,13 +63,20 @@
 #       to compare side by side, with the testData configuration (routes
 #       name-returning and name-new, and chain-name-returning)
 #   EXTRA_GUEST="name=/path/g.wasm ..."   any other http-wasm guests, with no
-#       configuration, on routes g-name with the returning visitor's cookie
+#       configuration, on routes g-name (and chain-g-name, CHAIN copies) with
+#       the returning visitor's cookie
 #       (e.g. guests that make a given set of host calls, to price them)
 #   EXTRA_COOKIE="a=1; b=2"   cookies every request carries in front of the
 #       browser's (e.g. a 4 KB one, to price large Cookie headers)
 #   PIN=1               Traefik on CPU 0 (GOMAXPROCS=1), nginx and wrk on CPU 1:
 #       steadier numbers on a 2-CPU machine (needs taskset and 2+ CPUs)
 #   CHAIN=10            copies in the chain routes (0: no chain routes)
+#   SETTLE=1            seconds each route is driven right before its measured
+#       run in every round. While a route is idle the garbage collections
+#       of the others' traffic empty its guests' pool, so its first second
+#       instantiates a guest per connection again; that second is reported
+#       apart ("after idle", with the extra CPU per instance) and the
+#       targets are judged on the settled run (0: measure the first second)
 #   NOTE="..."          a line about the machine's state for the report
 #
 # Installs wrk and nginx-light with apt-get if missing, and Traefik with
@@ -87,6 +94,8 @@ EXTRA_GUEST="${EXTRA_GUEST:-}"
 NOTE="${NOTE:-}"
 PIN="${PIN:-0}"
 CHAIN="${CHAIN:-10}"
+SETTLE="${SETTLE:-1}"
+case "$SETTLE" in '' | *[!0-9]*) echo "bench-traefik: SETTLE must be a whole number of seconds" >&2; exit 2 ;; esac
 case "$CHAIN" in '' | *[!0-9]*) echo "bench-traefik: CHAIN must be a number" >&2; exit 2 ;; esac
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     ON_TRAEFIK=(taskset -c 0)
@@ -106,6 +115,7 @@ COMMAND="bash scripts/bench-traefik.sh"
 [ -n "$EXTRA_WASM" ] && COMMAND="EXTRA_WASM='$EXTRA_WASM' $COMMAND"
 [ "$PIN" = 1 ] && COMMAND="PIN=1 $COMMAND"
 [ "$CHAIN" != 10 ] && COMMAND="CHAIN=$CHAIN $COMMAND"
+[ "$SETTLE" != 1 ] && COMMAND="SETTLE=$SETTLE $COMMAND"
 [ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
 
 say() { printf 'bench-traefik: %s\n' "$*" >&2; }
@@ -262,6 +272,9 @@ if [ "$CHAIN" -ge 1 ]; then
     for name in "${EXTRA_NAMES[@]}"; do
         ROUTES+=("chain-$name-returning")
     done
+    for name in "${GUEST_NAMES[@]}"; do
+        ROUTES+=("chain-g-$name")
+    done
 fi
 chain_of() { # middleware -> "middleware-1, ..., middleware-CHAIN"
     local k list=""
@@ -305,6 +318,9 @@ EOF
         for name in "${EXTRA_NAMES[@]}"; do
             printf '    x%s-%s:\n      plugin:\n        x%s: %s\n' "$name" "$k" "$name" "$TESTDATA_CONFIG"
         done
+        for name in "${GUEST_NAMES[@]}"; do
+            printf '    g%s-%s:\n      plugin:\n        g%s: {}\n' "$name" "$k" "$name"
+        done
         printf '    noop-%s:\n      plugin:\n        noop: {}\n' "$k"
         printf '    calls-returning-%s:\n      plugin:\n        callsreturning: {}\n' "$k"
         printf '    calls-new-%s:\n      plugin:\n        callsnew: {}\n' "$k"
@@ -323,6 +339,7 @@ EOF
             chain-calls-new) mw="$(chain_of calls-new)" ;;
             chain-cohort-returning) mw="$(chain_of cohort-testdata)" ;;
             chain-cohort-new) mw="$(chain_of cohort-testdata-new)" ;;
+            chain-g-*) mw="$(chain_of "g${route#chain-g-}")" ;;
             chain-*-returning) mw="$(chain_of "x${route#chain-}" | sed 's/-returning-/-/g')" ;;
             calls-returning | calls-new) mw="$route" ;;
             recipe-*) mw="cohort-recipe" ;;
@@ -435,7 +452,27 @@ to_us() { # wrk duration (e.g. 812.00us, 1.20ms, 2.00s) -> microseconds
 }
 
 RESULTS="$WORK/results.tsv" # round route rps p50_us p99_us cpu_us_per_req requests
+AFTER_IDLE="$WORK/after-idle.tsv" # the same, for each route's first SETTLE seconds
 : >"$RESULTS"
+: >"$AFTER_IDLE"
+
+measure() { # round route seconds results-file label -> one line of results
+    local before after output requests rps p50 p99 cpu
+    before="$(cpu_ns)"
+    output="$(run_wrk "$2" "$3")"
+    after="$(cpu_ns)"
+    if printf '%s' "$output" | grep -q "Non-2xx"; then
+        printf '%s\n' "$output" >&2
+        die "$2: wrk saw non-2xx answers"
+    fi
+    requests="$(printf '%s' "$output" | awk '/requests in/ {print $1; exit}')"
+    rps="$(printf '%s' "$output" | awk '/^Requests\/sec:/ {print $2; exit}')"
+    p50="$(to_us "$(printf '%s' "$output" | awk '$1 == "50%" {print $2; exit}')")"
+    p99="$(to_us "$(printf '%s' "$output" | awk '$1 == "99%" {print $2; exit}')")"
+    cpu="$(awk -v t=$((after - before)) -v n="$requests" 'BEGIN { printf "%.2f", t / 1e3 / n }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" "$cpu" "$requests" >>"$4"
+    say "round $1 $(printf '%-22s' "$2${5:+ ($5)}") $(printf '%9.0f' "$rps") req/s  p50 ${p50}us  p99 ${p99}us  cpu ${cpu}us/req"
+}
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 say "warming up every route for ${WARMUP}s"
@@ -448,20 +485,12 @@ for round in $(seq 1 "$ROUNDS"); do
     n=${#ROUTES[@]}
     for i in $(seq 0 $((n - 1))); do
         route="${ROUTES[$(((i + round - 1) % n))]}"
-        before="$(cpu_ns)"
-        output="$(run_wrk "$route" "$DURATION")"
-        after="$(cpu_ns)"
-        if printf '%s' "$output" | grep -q "Non-2xx"; then
-            printf '%s\n' "$output" >&2
-            die "$route: wrk saw non-2xx answers"
-        fi
-        requests="$(printf '%s' "$output" | awk '/requests in/ {print $1; exit}')"
-        rps="$(printf '%s' "$output" | awk '/^Requests\/sec:/ {print $2; exit}')"
-        p50="$(to_us "$(printf '%s' "$output" | awk '$1 == "50%" {print $2; exit}')")"
-        p99="$(to_us "$(printf '%s' "$output" | awk '$1 == "99%" {print $2; exit}')")"
-        cpu="$(awk -v t=$((after - before)) -v n="$requests" 'BEGIN { printf "%.2f", t / 1e3 / n }')"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$route" "$rps" "$p50" "$p99" "$cpu" "$requests" >>"$RESULTS"
-        say "round $round $(printf '%-18s' "$route") $(printf '%9.0f' "$rps") req/s  p50 ${p50}us  p99 ${p99}us  cpu ${cpu}us/req"
+        # The route has been idle while the others ran, and the garbage
+        # collections since have emptied its guests' pools: its first
+        # SETTLE seconds instantiate a guest per connection and copy again.
+        # They are recorded apart; the measured run comes right after.
+        [ "$SETTLE" -ge 1 ] && measure "$round" "$route" "$SETTLE" "$AFTER_IDLE" "after idle"
+        measure "$round" "$route" "$DURATION" "$RESULTS" ""
     done
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -584,6 +613,8 @@ for r in routes:
 pairs += [(r, "chain-cohort-returning") for r in routes
           if r.startswith("chain-") and r.endswith("-returning")
           and r not in ("chain-cohort-returning", "chain-calls-returning")]
+pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
+pairs += [(r, "chain-noop") for r in routes if r.startswith("chain-g-")]
 pairs += [(r, "plain") for r in routes if r != "plain"]
 print()
 print("| Traefik CPU per request | median difference | 95 % CI |")
@@ -599,6 +630,86 @@ print("Per round, the first route's Traefik CPU/req minus the second's; median o
       "Traefik.")
 EOF
 )"
+IDLE_TABLE=""
+if [ "$SETTLE" -ge 1 ]; then
+IDLE_TABLE="$(
+    CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$RESULTS" "$AFTER_IDLE" "${ROUTES[@]}" <<'EOF'
+import os, statistics, sys
+from math import comb
+settled_path, idle_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
+chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
+def load(path):
+    runs = {}
+    for line in open(path):
+        rnd, route, rps, p50, p99, cpu, n = line.strip().split("\t")
+        runs[(rnd, route)] = (float(p99), float(cpu), int(n))
+    return runs
+settled, idle = load(settled_path), load(idle_path)
+rounds = sorted({rnd for rnd, _ in idle}, key=int)
+def median_ci(values):
+    values = sorted(values)
+    n, k, cdf = len(values), 0, 0.0
+    for j in range(n):
+        cdf += comb(n, j) / 2 ** n
+        if cdf > 0.025:
+            break
+        k = j + 1
+    if k == 0:
+        return statistics.median(values), None, None
+    return statistics.median(values), values[k - 1], values[n - k]
+def copies(route):
+    return 0 if route in ("plain", "headers") else chain if route.startswith("chain-") else 1
+def extra(route, n):
+    """CPU in the route's first seconds after idle beyond what the same
+    requests cost settled, in µs."""
+    p99, cpu, requests = idle[(n, route)]
+    return (cpu - settled[(n, route)][1]) * requests
+def per_instance(route, n):
+    return (extra(route, n) - extra("plain", n)) / (connections * copies(route))
+def shown(m, lo, hi, unit="µs"):
+    ci = "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} {unit}"
+    return f"{m:+,.0f} {unit}", ci
+print("| route | p99, first second after idle | p99, settled | CPU/req after idle | CPU/req settled | "
+      "extra CPU after idle, per instance, over plain's | 95 % CI |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for r in routes:
+    p99_idle = statistics.median(idle[(n, r)][0] for n in rounds)
+    p99_settled = statistics.median(settled[(n, r)][0] for n in rounds)
+    cpu_idle = statistics.median(idle[(n, r)][1] for n in rounds)
+    cpu_settled = statistics.median(settled[(n, r)][1] for n in rounds)
+    if copies(r):
+        m, ci = shown(*median_ci([per_instance(r, n) for n in rounds]))
+    else:
+        m, ci = "—", ""
+    print(f"| {r} | {p99_idle:,.0f} µs | {p99_settled:,.0f} µs | {cpu_idle:.1f} µs | {cpu_settled:.1f} µs | {m} | {ci} |")
+print()
+pairs = [(a, b) for a, b in (
+    ("cohort-returning", "noop-wasm"), ("cohort-returning", "calls-returning"),
+    ("recipe-returning", "noop-wasm"), ("calls-returning", "noop-wasm"),
+    ("chain-cohort-returning", "chain-noop"), ("chain-cohort-returning", "chain-calls-returning"),
+    ("chain-calls-returning", "chain-noop"),
+) if a in routes and b in routes]
+pairs += [(r, "chain-cohort-returning") for r in routes
+          if r.startswith("chain-") and r.endswith("-returning")
+          and r not in ("chain-cohort-returning", "chain-calls-returning")]
+pairs += [(r, "cohort-returning") for r in routes if r.endswith("-returning")
+          and not r.startswith(("cohort-", "recipe-", "calls-", "chain-"))]
+pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
+pairs += [(r, "chain-noop") for r in routes if r.startswith("chain-g-")]
+print("| one instance, after idle | median difference | 95 % CI |")
+print("|---|---:|---:|")
+for a, b in pairs:
+    m, ci = shown(*median_ci([per_instance(a, n) - per_instance(b, n) for n in rounds]))
+    print(f"| {a} − {b} | {m} | {ci} |")
+print()
+print(f"Each round drives a route for its first seconds after idle, then measures it settled. "
+      f"While it was idle, the garbage collections of the other routes' traffic emptied its guests' "
+      f"pools (http-wasm-host-go keeps them in a sync.Pool), so those first seconds instantiate one "
+      f"guest per connection ({connections}) per copy and run its `_start`. The extra CPU is taken "
+      f"per round, over what the same requests cost settled, less plain's, divided by the instances.")
+EOF
+)"
+fi
 ROUNDS_TABLE="$(
     python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import sys
@@ -624,7 +735,9 @@ Measured by \`$COMMAND\` on $(date -u +%Y-%m-%d) (UTC).
 One Traefik $("$TRAEFIK" version | awk '/^Version:/ {print $2}') ($("$TRAEFIK" version | awk '/^Go version:/ {print $3}')) on 127.0.0.1 serves every route to one
 $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (\`return 200\`, one worker) on 127.0.0.1; \`$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')\` with
 \`-t$THREADS -c$CONNECTIONS\` drives one route at a time, interleaved, $ROUNDS rounds × ${DURATION} s after a
-${WARMUP} s warm-up per route; the table gives medians over the rounds. Traefik CPU/req is
+${WARMUP} s warm-up per route; the table gives medians over the rounds.$([ "$SETTLE" -ge 1 ] && echo " In every round each route is
+first driven for ${SETTLE} s unmeasured, its first seconds after idle, which instantiate its guests again
+(reported apart, below), and then measured settled.") Traefik CPU/req is
 Traefik's CPU time over a run, $CPU_SOURCE, divided by the requests served.
 
 Every request is a browser's (\`harness/test-support/src/shapes.rs\`): \`GET /<route>$BROWSER_PATH\`
@@ -659,6 +772,7 @@ Machine: $(nproc) CPUs ($CPU_MODEL), $(uname -sr); load average $LOAD_BEFORE bef
 $([ "$PIN" = 1 ] && echo "Traefik pinned to CPU 0 with GOMAXPROCS=1, nginx and wrk to CPU 1." || echo "wrk, nginx and Traefik share these CPUs.")${NOTE:+ $NOTE}
 
 $TABLE
+$([ -n "$IDLE_TABLE" ] && printf '\n## After idle: instantiating the guests again\n\n%s\n' "$IDLE_TABLE")
 
 ## What the guest does per request (harness, deterministic)
 
