@@ -71,6 +71,12 @@
 #   PIN=1               Traefik on CPU 0 (GOMAXPROCS=1), nginx and wrk on CPU 1:
 #       steadier numbers on a 2-CPU machine (needs taskset and 2+ CPUs)
 #   CHAIN=10            copies in the chain routes (0: no chain routes)
+#   PROFILE=1           also take a Go CPU profile of Traefik over every measured
+#       run (api.debug on an entry point of its own) and split each wasm
+#       middleware's own CPU into compiled guest code, host calls,
+#       instantiation and the rest (scripts/pprof-breakdown.py), per copy,
+#       with paired intervals; DURATION=2 or more gives the 100 Hz profiler
+#       enough samples
 #   SETTLE=1            seconds each route is driven right before its measured
 #       run in every round. While a route is idle the garbage collections
 #       of the others' traffic empty its guests' pool, so its first second
@@ -95,6 +101,7 @@ NOTE="${NOTE:-}"
 PIN="${PIN:-0}"
 CHAIN="${CHAIN:-10}"
 SETTLE="${SETTLE:-1}"
+PROFILE="${PROFILE:-0}"
 case "$SETTLE" in '' | *[!0-9]*) echo "bench-traefik: SETTLE must be a whole number of seconds" >&2; exit 2 ;; esac
 case "$CHAIN" in '' | *[!0-9]*) echo "bench-traefik: CHAIN must be a number" >&2; exit 2 ;; esac
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
@@ -116,6 +123,7 @@ COMMAND="bash scripts/bench-traefik.sh"
 [ "$PIN" = 1 ] && COMMAND="PIN=1 $COMMAND"
 [ "$CHAIN" != 10 ] && COMMAND="CHAIN=$CHAIN $COMMAND"
 [ "$SETTLE" != 1 ] && COMMAND="SETTLE=$SETTLE $COMMAND"
+[ "$PROFILE" = 1 ] && COMMAND="PROFILE=1 $COMMAND"
 [ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
 
 say() { printf 'bench-traefik: %s\n' "$*" >&2; }
@@ -219,6 +227,7 @@ PIDS+=($!)
 # --- traefik -----------------------------------------------------------------------
 WEB_PORT="$(free_port)"
 PING_PORT="$(free_port)"
+API_PORT="$(free_port)"
 # The browser's request (harness/test-support/src/shapes.rs, `browser`).
 BROWSER_UA="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 BROWSER_ACCEPT="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -240,7 +249,9 @@ TESTDATA_CONFIG="$(bench_config testdata)"
 entryPoints:
   web: {address: "127.0.0.1:$WEB_PORT"}
   ping: {address: "127.0.0.1:$PING_PORT"}
+$([ "$PROFILE" = 1 ] && echo "  traefik: {address: \"127.0.0.1:$API_PORT\"}")
 ping: {entryPoint: ping}
+$([ "$PROFILE" = 1 ] && echo "api: {insecure: true, debug: true, dashboard: false}  # Go's profiler, /debug/pprof")
 global: {checkNewVersion: false, sendAnonymousUsage: false}
 log: {level: ERROR, filePath: $WORK/traefik.log}
 providers: {file: {filename: $WORK/dynamic.yml}}
@@ -455,12 +466,19 @@ RESULTS="$WORK/results.tsv" # round route rps p50_us p99_us cpu_us_per_req reque
 AFTER_IDLE="$WORK/after-idle.tsv" # the same, for each route's first SETTLE seconds
 : >"$RESULTS"
 : >"$AFTER_IDLE"
+mkdir -p "$WORK/profiles"
 
 measure() { # round route seconds results-file label -> one line of results
-    local before after output requests rps p50 p99 cpu
+    local before after output requests rps p50 p99 cpu profiler=""
+    if [ "$PROFILE" = 1 ] && [ -z "$5" ]; then
+        curl -s -o "$WORK/profiles/$1-$2.pprof" \
+            "http://127.0.0.1:$API_PORT/debug/pprof/profile?seconds=$3" &
+        profiler=$!
+    fi
     before="$(cpu_ns)"
     output="$(run_wrk "$2" "$3")"
     after="$(cpu_ns)"
+    [ -n "$profiler" ] && wait "$profiler"
     if printf '%s' "$output" | grep -q "Non-2xx"; then
         printf '%s\n' "$output" >&2
         die "$2: wrk saw non-2xx answers"
@@ -710,6 +728,85 @@ print(f"Each round drives a route for its first seconds after idle, then measure
 EOF
 )"
 fi
+PROFILE_TABLE=""
+if [ "$PROFILE" = 1 ]; then
+PROFILE_TABLE="$(
+    python3 "$ROOT/scripts/pprof-breakdown.py" "$WORK"/profiles/*.pprof >"$WORK/profiles.jsonl"
+    CHAIN="$CHAIN" python3 - "$RESULTS" "$WORK/profiles.jsonl" "${ROUTES[@]}" <<'EOF'
+import json, os, statistics, sys
+from math import comb
+results_path, profiles_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
+chain = int(os.environ["CHAIN"])
+cpu = {}
+for line in open(results_path):
+    rnd, route, rps, p50, p99, c, n = line.strip().split("\t")
+    cpu[(rnd, route)] = float(c)
+KINDS = ("middleware", "guest_code", "host_calls", "instantiate")
+per_copy = {}  # (round, route) -> {kind: µs per request per copy}
+for line in open(profiles_path):
+    p = json.loads(line)
+    rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
+    copies = chain if route.startswith("chain-") else 1
+    if p["total"] and (rnd, route) in cpu and route not in ("plain", "headers"):
+        # The profile's shares of Traefik's CPU, applied to the CPU/req
+        # measured over the same seconds.
+        share = {k: p[k] / p["total"] * cpu[(rnd, route)] / copies for k in KINDS}
+        share["rest"] = share["middleware"] - share["guest_code"] - share["host_calls"] - share["instantiate"]
+        per_copy[(rnd, route)] = share
+rounds = sorted({r for r, _ in per_copy}, key=int)
+def median_ci(values):
+    values = sorted(values)
+    n, k, cdf = len(values), 0, 0.0
+    for j in range(n):
+        cdf += comb(n, j) / 2 ** n
+        if cdf > 0.025:
+            break
+        k = j + 1
+    if k == 0:
+        return statistics.median(values), None, None
+    return statistics.median(values), values[k - 1], values[n - k]
+profiled = [r for r in routes if all((n, r) in per_copy for n in rounds)]
+print("| route, per copy | wasm middleware, all | guest's compiled code | host calls | instantiating | the rest (host-go, wazero) |")
+print("|---|---:|---:|---:|---:|---:|")
+for r in profiled:
+    m = {k: statistics.median(per_copy[(n, r)][k] for n in rounds) for k in KINDS + ("rest",)}
+    print(f"| {r} | {m['middleware']:.2f} µs | {m['guest_code']:.2f} µs | {m['host_calls']:.2f} µs | "
+          f"{m['instantiate']:.2f} µs | {m['rest']:.2f} µs |")
+print()
+pairs = [(a, b, k) for a, b, k in (
+    ("chain-cohort-returning", "chain-noop", "middleware"),
+    ("chain-cohort-new", "chain-noop", "middleware"),
+    ("chain-cohort-returning", "chain-calls-returning", "middleware"),
+    ("chain-cohort-new", "chain-calls-new", "middleware"),
+    ("chain-cohort-returning", "chain-calls-returning", "guest_code"),
+    ("chain-cohort-new", "chain-calls-new", "guest_code"),
+    ("chain-calls-returning", "chain-noop", "middleware"),
+    ("chain-calls-new", "chain-noop", "middleware"),
+    ("cohort-returning", "noop-wasm", "middleware"),
+    ("cohort-new", "noop-wasm", "middleware"),
+    ("cohort-returning", "calls-returning", "middleware"),
+    ("cohort-returning", "calls-returning", "guest_code"),
+) if a in profiled and b in profiled]
+pairs += [(r, "chain-cohort-returning", k) for r in profiled
+          if r.startswith("chain-") and r.endswith("-returning")
+          and r not in ("chain-cohort-returning", "chain-calls-returning") for k in ("middleware", "guest_code")]
+print("| per copy, profiled | median difference | 95 % CI |")
+print("|---|---:|---:|")
+for a, b, k in pairs:
+    m, lo, hi = median_ci([per_copy[(n, a)][k] - per_copy[(n, b)][k] for n in rounds])
+    ci = "(under 6 rounds)" if lo is None else f"{lo:+.2f} to {hi:+.2f} µs"
+    print(f"| {k.replace('_', ' ')}: {a} − {b} | {m:+.2f} µs | {ci} |")
+print()
+print("From a Go CPU profile of Traefik (`/debug/pprof/profile`, 100 Hz) over every measured run, split by "
+      "`scripts/pprof-breakdown.py`: a sample is the wasm middleware's when the innermost http-wasm "
+      "`ServeHTTP` on its stack has not called the next handler, or when it is in compiled wasm (which Go "
+      "shows without a stack). Each share of the profile is applied to that run's measured CPU/req, per copy "
+      "in a chain. Unlike the differences of whole CPU/req above, this leaves out the next handler, the "
+      "proxy and nginx's answer, whose noise is most of theirs; it also leaves out the garbage collector's "
+      "background work, which nobody's stack shows.")
+EOF
+)"
+fi
 ROUNDS_TABLE="$(
     python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import sys
@@ -773,6 +870,7 @@ $([ "$PIN" = 1 ] && echo "Traefik pinned to CPU 0 with GOMAXPROCS=1, nginx and w
 
 $TABLE
 $([ -n "$IDLE_TABLE" ] && printf '\n## After idle: instantiating the guests again\n\n%s\n' "$IDLE_TABLE")
+$([ -n "$PROFILE_TABLE" ] && printf '\n## Profiled: where a copy of each guest spends Traefik'"'"'s CPU\n\n%s\n' "$PROFILE_TABLE")
 
 ## What the guest does per request (harness, deterministic)
 
