@@ -515,14 +515,12 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- report ----------------------------------------------------------------------
 TABLE="$(
-    CHAIN="$CHAIN" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
+    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
-from math import comb
+sys.path.insert(0, os.environ["SCRIPTS"])
+from bench_stats import copies, load_runs, median_ci
 path, routes = sys.argv[1], sys.argv[2:]
-runs = {}  # (round, route) -> (rps, p50, p99, cpu)
-for line in open(path):
-    rnd, route, rps, p50, p99, cpu, _ = line.split("\t")
-    runs[(rnd, route)] = (float(rps), float(p50), float(p99), float(cpu))
+runs = {key: run[:4] for key, run in load_runs(path).items()}  # (round, route) -> (rps, p50, p99, cpu)
 rounds = sorted({rnd for rnd, _ in runs}, key=int)
 med = {r: [statistics.median(col) for col in zip(*(runs[(n, r)] for n in rounds))] for r in routes}
 # Ratios to plain are taken within each round (the routes of a round run
@@ -545,20 +543,6 @@ for r in routes:
 print()
 print("Ratios: median over the rounds of each round's ratio to plain (in brackets the lowest and "
       "highest round); CPU/req − plain is that median ratio applied to plain's median CPU/req.")
-def median_ci(values):
-    """The median and a distribution-free 95 % confidence interval for it
-    from the order statistics; `None` for the interval with under 6 rounds,
-    where even the whole range covers less than 95 %."""
-    values = sorted(values)
-    n, k, cdf = len(values), 0, 0.0
-    for j in range(n):
-        cdf += comb(n, j) / 2 ** n
-        if cdf > 0.025:
-            break
-        k = j + 1
-    if k == 0:
-        return statistics.median(values), None, None
-    return statistics.median(values), values[k - 1], values[n - k]
 def per_round(f):
     return [f(n) for n in rounds]
 
@@ -651,39 +635,23 @@ EOF
 IDLE_TABLE=""
 if [ "$SETTLE" -ge 1 ]; then
 IDLE_TABLE="$(
-    CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$RESULTS" "$AFTER_IDLE" "${ROUTES[@]}" <<'EOF'
+    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$RESULTS" "$AFTER_IDLE" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
-from math import comb
+sys.path.insert(0, os.environ["SCRIPTS"])
+from bench_stats import copies, load_runs, median_ci
 settled_path, idle_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
-def load(path):
-    runs = {}
-    for line in open(path):
-        rnd, route, rps, p50, p99, cpu, n = line.strip().split("\t")
-        runs[(rnd, route)] = (float(p99), float(cpu), int(n))
-    return runs
+def load(path):  # (round, route) -> (p99, cpu, requests)
+    return {key: run[2:] for key, run in load_runs(path).items()}
 settled, idle = load(settled_path), load(idle_path)
 rounds = sorted({rnd for rnd, _ in idle}, key=int)
-def median_ci(values):
-    values = sorted(values)
-    n, k, cdf = len(values), 0, 0.0
-    for j in range(n):
-        cdf += comb(n, j) / 2 ** n
-        if cdf > 0.025:
-            break
-        k = j + 1
-    if k == 0:
-        return statistics.median(values), None, None
-    return statistics.median(values), values[k - 1], values[n - k]
-def copies(route):
-    return 0 if route in ("plain", "headers") else chain if route.startswith("chain-") else 1
 def extra(route, n):
     """CPU in the route's first seconds after idle beyond what the same
     requests cost settled, in µs."""
     p99, cpu, requests = idle[(n, route)]
     return (cpu - settled[(n, route)][1]) * requests
 def per_instance(route, n):
-    return (extra(route, n) - extra("plain", n)) / (connections * copies(route))
+    return (extra(route, n) - extra("plain", n)) / (connections * copies(route, chain))
 def shown(m, lo, hi, unit="µs"):
     ci = "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} {unit}"
     return f"{m:+,.0f} {unit}", ci
@@ -695,7 +663,7 @@ for r in routes:
     p99_settled = statistics.median(settled[(n, r)][0] for n in rounds)
     cpu_idle = statistics.median(idle[(n, r)][1] for n in rounds)
     cpu_settled = statistics.median(settled[(n, r)][1] for n in rounds)
-    if copies(r):
+    if copies(r, chain):
         m, ci = shown(*median_ci([per_instance(r, n) for n in rounds]))
     else:
         m, ci = "—", ""
@@ -732,39 +700,25 @@ PROFILE_TABLE=""
 if [ "$PROFILE" = 1 ]; then
 PROFILE_TABLE="$(
     python3 "$ROOT/scripts/pprof-breakdown.py" "$WORK"/profiles/*.pprof >"$WORK/profiles.jsonl"
-    CHAIN="$CHAIN" python3 - "$RESULTS" "$WORK/profiles.jsonl" "${ROUTES[@]}" <<'EOF'
+    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" python3 - "$RESULTS" "$WORK/profiles.jsonl" "${ROUTES[@]}" <<'EOF'
 import json, os, statistics, sys
-from math import comb
+sys.path.insert(0, os.environ["SCRIPTS"])
+from bench_stats import copies, load_runs, median_ci
 results_path, profiles_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 chain = int(os.environ["CHAIN"])
-cpu = {}
-for line in open(results_path):
-    rnd, route, rps, p50, p99, c, n = line.strip().split("\t")
-    cpu[(rnd, route)] = float(c)
+cpu = {key: run[3] for key, run in load_runs(results_path).items()}
 KINDS = ("middleware", "guest_code", "host_calls", "instantiate")
 per_copy = {}  # (round, route) -> {kind: µs per request per copy}
 for line in open(profiles_path):
     p = json.loads(line)
     rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
-    copies = chain if route.startswith("chain-") else 1
-    if p["total"] and (rnd, route) in cpu and route not in ("plain", "headers"):
+    if p["total"] and (rnd, route) in cpu and copies(route, chain):
         # The profile's shares of Traefik's CPU, applied to the CPU/req
         # measured over the same seconds.
-        share = {k: p[k] / p["total"] * cpu[(rnd, route)] / copies for k in KINDS}
+        share = {k: p[k] / p["total"] * cpu[(rnd, route)] / copies(route, chain) for k in KINDS}
         share["rest"] = share["middleware"] - share["guest_code"] - share["host_calls"] - share["instantiate"]
         per_copy[(rnd, route)] = share
 rounds = sorted({r for r, _ in per_copy}, key=int)
-def median_ci(values):
-    values = sorted(values)
-    n, k, cdf = len(values), 0, 0.0
-    for j in range(n):
-        cdf += comb(n, j) / 2 ** n
-        if cdf > 0.025:
-            break
-        k = j + 1
-    if k == 0:
-        return statistics.median(values), None, None
-    return statistics.median(values), values[k - 1], values[n - k]
 profiled = [r for r in routes if all((n, r) in per_copy for n in rounds)]
 print("| route, per copy | wasm middleware, all | guest's compiled code | host calls | instantiating | the rest (host-go, wazero) |")
 print("|---|---:|---:|---:|---:|---:|")

@@ -1,0 +1,35 @@
+"""Statistics shared by the report blocks of scripts/bench-traefik.sh."""
+
+import statistics
+from math import comb
+
+
+def load_runs(path):
+    """A results file (round, route, req/s, p50 µs, p99 µs, CPU/req µs,
+    requests, tab-separated) as {(round, route): (rps, p50, p99, cpu, requests)}."""
+    runs = {}
+    for line in open(path):
+        rnd, route, rps, p50, p99, cpu, requests = line.strip().split("\t")
+        runs[(rnd, route)] = (float(rps), float(p50), float(p99), float(cpu), int(requests))
+    return runs
+
+
+def median_ci(values):
+    """The median and a distribution-free 95 % confidence interval for it
+    from the order statistics; `None` for the interval with under 6 rounds,
+    where even the whole range covers less than 95 %."""
+    values = sorted(values)
+    n, k, cdf = len(values), 0, 0.0
+    for j in range(n):
+        cdf += comb(n, j) / 2 ** n
+        if cdf > 0.025:
+            break
+        k = j + 1
+    if k == 0:
+        return statistics.median(values), None, None
+    return statistics.median(values), values[k - 1], values[n - k]
+
+
+def copies(route, chain):
+    """How many copies of a guest a route runs: none on plain and headers."""
+    return 0 if route in ("plain", "headers") else chain if route.startswith("chain-") else 1
