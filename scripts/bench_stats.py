@@ -8,9 +8,10 @@ def load_runs(path):
     """A results file (round, route, req/s, p50 µs, p99 µs, CPU/req µs,
     requests, tab-separated) as {(round, route): (rps, p50, p99, cpu, requests)}."""
     runs = {}
-    for line in open(path):
-        rnd, route, rps, p50, p99, cpu, requests = line.strip().split("\t")
-        runs[(rnd, route)] = (float(rps), float(p50), float(p99), float(cpu), int(requests))
+    with open(path) as f:
+        for line in f:
+            rnd, route, rps, p50, p99, cpu, requests = line.strip().split("\t")
+            runs[(rnd, route)] = (float(rps), float(p50), float(p99), float(cpu), int(requests))
     return runs
 
 

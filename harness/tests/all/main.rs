@@ -3,6 +3,7 @@
 // Test code may fail loudly: a panic is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bench_scripts;
 mod budgets;
 mod cli;
 mod cohort;
