@@ -311,24 +311,36 @@ pub fn rewrite_absent<L: AsRef<[u8]>>(
     lines: &[L],
     replacements: &[(&[u8], Option<&[u8]>)],
 ) -> Vec<u8> {
+    if let [line] = lines {
+        let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
+        out.extend_from_slice(line.as_ref());
+        return append_absent(out, replacements);
+    }
     debug_assert!(
         replacements
             .iter()
             .all(|(name, _)| lookup(lines, name) == Lookup::Missing)
     );
-    if let [line] = lines
-        && replacements.iter().all(|(name, _)| is_plain(name))
-    {
-        let mut kept = line.as_ref();
-        while let [rest @ .., b';' | b' ' | b'\t'] = kept {
-            kept = rest;
-        }
-        let mut out = Vec::with_capacity(rewrite_capacity(lines, replacements));
-        out.extend_from_slice(kept);
-        Written::default().append_missing(&mut out, replacements);
-        return out;
-    }
     rewrite(lines, replacements)
+}
+
+/// [`rewrite_absent`] of the one line `line`, in `line`'s own buffer: the
+/// host read's buffer has room, so a new visitor's Cookie line is not
+/// copied at all, only the pairs appended.
+pub fn append_absent(mut line: Vec<u8>, replacements: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
+    debug_assert!(
+        replacements
+            .iter()
+            .all(|(name, _)| lookup(&[&line], name) == Lookup::Missing)
+    );
+    if !replacements.iter().all(|(name, _)| is_plain(name)) {
+        return rewrite(&[&line], replacements);
+    }
+    while let [.., b';' | b' ' | b'\t'] = line.as_slice() {
+        line.pop();
+    }
+    Written::default().append_missing(&mut line, replacements);
+    line
 }
 
 fn rewrite_capacity<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]>)]) -> usize {
@@ -588,6 +600,13 @@ mod tests {
             if second.is_none() {
                 let kept = line.len() - line.iter().rev().take_while(|b| matches!(b, b';' | b' ' | b'\t')).count();
                 prop_assert_eq!(&out[..kept], &line[..kept]);
+                // In the line's own buffer: the same bytes, with no copy.
+                let mut own = Vec::with_capacity(line.len() + 32);
+                own.extend_from_slice(&line);
+                let at = own.as_ptr();
+                let appended = append_absent(own, &replacements);
+                prop_assert_eq!(appended.as_ptr(), at);
+                prop_assert_eq!(&appended, &out);
             } else {
                 prop_assert_eq!(out, expected);
             }
@@ -784,5 +803,12 @@ mod tests {
         );
         // A name to drop that is absent drops nothing.
         assert_eq!(rewrite_absent(&["a=1;"], &[(b"canary", None)]), b"a=1");
+        // A name that is no token takes the general way, in place or not.
+        let odd: &[(&[u8], Option<&[u8]>)] = &[(b" x", Some(b"1"))];
+        assert_eq!(
+            append_absent(b"a=1;".to_vec(), odd),
+            rewrite(&["a=1;"], odd)
+        );
+        assert_eq!(rewrite_absent(&["a=1;"], odd), rewrite(&["a=1;"], odd));
     }
 }

@@ -30,11 +30,14 @@ use crate::bucket::{self, AssignmentHash, Candidate, Draw, IdGenerator};
 use crate::config::{Config, KeySource, State, Stickiness};
 use crate::cookie::{self, Lookup};
 use crate::net;
+use crate::scan::find_byte;
 
 /// The request as the decision reads it. Each call may be a host call, so
 /// the decision calls each at most once and only when it needs it.
 pub trait RequestView {
-    type Bytes: AsRef<[u8]>;
+    /// A value read. `Into<Vec<u8>>` gives its buffer up: a new visitor's
+    /// Cookie line is extended where it was read rather than copied.
+    type Bytes: AsRef<[u8]> + Into<Vec<u8>>;
     /// All values of a header (names are case-insensitive).
     fn header_values(&mut self, name: &str) -> Values<Self::Bytes>;
     fn method(&mut self) -> Self::Bytes;
@@ -307,11 +310,13 @@ pub fn decide<R: RequestView>(
         .or_else(|| cookie_holder(config, request, &cookies))
         .unwrap_or_else(|| bucketed(config, request, &cookies, ids, now_nanos));
 
+    let cookie_header =
+        cookie_plan(config, outcome.variant, cookies.lines, cookies.held).map(|p| p.apply(lines));
     Decision {
         variant: outcome.variant,
         reason: outcome.reason,
         key: outcome.key,
-        cookie_header: cookie_rewrite(config, outcome.variant, cookies.lines, cookies.held),
+        cookie_header,
         set_cohort_cookie: outcome.set_cohort_cookie,
         visitor_set_cookie: outcome.visitor_set_cookie,
     }
@@ -509,21 +514,43 @@ fn bucket_new_visitor<R: RequestView, L: AsRef<[u8]>>(
     )
 }
 
-/// The request's `Cookie` header rewritten to name exactly this cohort (and
-/// its weighted sticky child), or `None` when it already does.
-fn cookie_rewrite<L: AsRef<[u8]>>(
-    config: &Config,
+/// How the request's `Cookie` header is to be rewritten to name exactly
+/// this cohort (and its weighted sticky child): the pairs to put in, and
+/// whether none of their names is there yet.
+struct CookiePlan<'c> {
+    /// A fixed pair of slots, not a Vec: every request passes here, and a
+    /// returning visitor should allocate nothing.
+    replacements: [(&'c [u8], Option<&'c [u8]>); 2],
+    used: usize,
+    absent: bool,
+}
+
+impl CookiePlan<'_> {
+    /// The new header value. A single line whose pairs all stay is
+    /// extended in its own buffer ([`cookie::append_absent`]).
+    fn apply<B: AsRef<[u8]> + Into<Vec<u8>>>(&self, lines: Values<B>) -> Vec<u8> {
+        let replacements = &self.replacements[..self.used];
+        match (self.absent, lines) {
+            (true, Values::One(line)) => cookie::append_absent(line.into(), replacements),
+            (true, lines) => cookie::rewrite_absent(&lines, replacements),
+            (false, lines) => cookie::rewrite(&lines, replacements),
+        }
+    }
+}
+
+/// The rewrite the request's `Cookie` header needs to name exactly this
+/// cohort (and its weighted sticky child), or `None` when it already does.
+fn cookie_plan<'c, L: AsRef<[u8]>>(
+    config: &'c Config,
     variant: usize,
     lines: &[L],
     held: Lookup,
-) -> Option<Vec<u8>> {
+) -> Option<CookiePlan<'c>> {
     let name = config.variants[variant].name.as_bytes();
     let cohort_pair = (config.cookie_name.as_bytes(), Some(name));
     let mut dirty = !held.is_exactly(name);
     // Whether no pair to replace is there (a new visitor's usual cookies).
     let mut absent = held == Lookup::Missing;
-    // A fixed pair of slots, not a Vec: every request passes here, and a
-    // returning visitor should allocate nothing.
     let (replacements, used) = match &config.weighted_sticky_cookie {
         None => ([cohort_pair, cohort_pair], 1),
         Some(sticky) => {
@@ -541,13 +568,10 @@ fn cookie_rewrite<L: AsRef<[u8]>>(
             ([cohort_pair, (sticky.as_bytes(), wanted)], 2)
         }
     };
-    let replacements = &replacements[..used];
-    dirty.then(|| {
-        if absent {
-            cookie::rewrite_absent(lines, replacements)
-        } else {
-            cookie::rewrite(lines, replacements)
-        }
+    dirty.then_some(CookiePlan {
+        replacements,
+        used,
+        absent,
     })
 }
 
@@ -666,35 +690,51 @@ fn is_visitor_id(v: &[u8]) -> bool {
 }
 
 /// The path of a request target, for `origin-form` (`/a?b`) and
-/// `absolute-form` (`http://host/a?b`) alike.
+/// `absolute-form` (`http://host/a?b`) alike. Only a target that does not
+/// start with `/` is looked at for a scheme: `/login?next=https://x/` is
+/// origin-form, whatever its query holds.
 fn path_of(uri: &[u8]) -> &[u8] {
     let mut rest = uri;
-    if let Some(scheme_end) = find(rest, b"://") {
+    if rest.first() != Some(&b'/')
+        && let Some(scheme_end) = find(rest, b"://")
+    {
         rest = &rest[scheme_end + 3..];
-        rest = match rest.iter().position(|&b| b == b'/') {
+        rest = match find_byte(rest, b'/') {
             Some(slash) => &rest[slash..],
             None => b"/",
         };
     }
-    let end = rest
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(rest.len());
-    &rest[..end]
+    until_fragment(until(rest, b'?'))
+}
+
+/// `s` up to the first `byte`, or all of it.
+fn until(s: &[u8], byte: u8) -> &[u8] {
+    find_byte(s, byte).map_or(s, |end| &s[..end])
+}
+
+/// `s` without a `#fragment` (Go's server never passes one on, but a
+/// target is the client's).
+fn until_fragment(s: &[u8]) -> &[u8] {
+    until(s, b'#')
 }
 
 /// The raw value of the first query parameter named `name`.
 fn query_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let start = uri.iter().position(|&b| b == b'?')? + 1;
-    let query = &uri[start..];
-    let query = &query[..query.iter().position(|&b| b == b'#').unwrap_or(query.len())];
-    query.split(|&b| b == b'&').find_map(|pair| {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
+    let start = find_byte(uri, b'?')? + 1;
+    let mut query = until_fragment(&uri[start..]);
+    // Each round takes at least the `&` off: bounded, so no bug here loops.
+    for _ in 0..=query.len() {
+        let pair = until(query, b'&');
+        let (k, v) = match find_byte(pair, b'=') {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
-        (k == name).then_some(v)
-    })
+        if k == name {
+            return Some(v);
+        }
+        query = query.get(pair.len() + 1..)?;
+    }
+    None
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

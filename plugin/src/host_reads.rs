@@ -43,6 +43,14 @@ impl AsRef<[u8]> for HostBytes {
     }
 }
 
+/// The buffer itself, for a value the decision extends (a new visitor's
+/// Cookie line); [`recycle`] takes it back after the write.
+impl From<HostBytes> for Vec<u8> {
+    fn from(mut bytes: HostBytes) -> Vec<u8> {
+        std::mem::take(&mut bytes.0)
+    }
+}
+
 impl Drop for HostBytes {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.0);
@@ -66,6 +74,12 @@ fn give_back(mut buf: Vec<u8>) {
             spare.push(buf);
         }
     });
+}
+
+/// Takes back a buffer given up by [`HostBytes`] once it is written: one
+/// of [`FIRST_GUESS`] rejoins the pool, any other is freed.
+pub fn recycle(buf: Vec<u8>) {
+    give_back(buf);
 }
 
 /// Fills the pool at start-up, so the buffers sit at the bottom of the heap

@@ -678,6 +678,41 @@ fn path_and_query_helpers() {
     assert_eq!(query_param(b"/?a=1&b=2&a=3", b"a"), Some(&b"1"[..]));
     assert_eq!(query_param(b"/?flag&b", b"flag"), Some(&b""[..]));
     assert_eq!(query_param(b"/path", b"a"), None);
+    // An origin-form target is not searched for a scheme: a URL in the
+    // query is not where the path starts.
+    assert_eq!(path_of(b"/login?next=https://x.example/healthz"), b"/login");
+    assert_eq!(path_of(b"/a://b/c"), b"/a://b/c");
+    assert_eq!(path_of(b"/x#f?y"), b"/x");
+    assert_eq!(path_of(b"*"), b"*");
+    assert_eq!(query_param(b"/?a=1&", b"a"), Some(&b"1"[..]));
+    assert_eq!(query_param(b"/?b=1&&a=2#a=3", b"a"), Some(&b"2"[..]));
+    assert_eq!(query_param(b"/?b=1#&a=3", b"a"), None);
+    assert_eq!(query_param(b"/?", b"a"), None);
+}
+
+proptest! {
+    /// The query and path scans against their definitions by splitting.
+    #[test]
+    fn query_param_and_path_match_their_definitions(
+        uri in proptest::collection::vec(
+            prop_oneof![Just(b'/'), Just(b'?'), Just(b'&'), Just(b'='), Just(b'#'), Just(b'a'), Just(b'b')],
+            0..40,
+        ),
+    ) {
+        let expected = uri.iter().position(|&b| b == b'?').and_then(|q| {
+            let query = &uri[q + 1..];
+            let query = &query[..query.iter().position(|&b| b == b'#').unwrap_or(query.len())];
+            query.split(|&b| b == b'&').find_map(|pair| match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq] == b"a").then_some(&pair[eq + 1..]),
+                None => (pair == b"a").then_some(&pair[pair.len()..]),
+            })
+        });
+        prop_assert_eq!(query_param(&uri, b"a"), expected);
+        if uri.first() == Some(&b'/') {
+            let end = uri.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(uri.len());
+            prop_assert_eq!(path_of(&uri), &uri[..end]);
+        }
+    }
 }
 
 fn any_config() -> impl Strategy<Value = Config> {
