@@ -699,9 +699,14 @@ fn path_of(uri: &[u8]) -> &[u8] {
         && let Some(scheme_end) = find(rest, b"://")
     {
         rest = &rest[scheme_end + 3..];
-        rest = match find_byte(rest, b'/') {
-            Some(slash) => &rest[slash..],
-            None => b"/",
+        // The authority ends at the first `/`, `?` or `#`.
+        let authority = rest
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        rest = match rest.get(authority) {
+            Some(b'/') => &rest[authority..],
+            _ => b"/",
         };
     }
     until_fragment(until(rest, b'?'))

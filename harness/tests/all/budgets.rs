@@ -125,6 +125,45 @@ fn a_browser_through_the_test_data_config_stays_within_budget() {
         "get_uri=1 get_header_values=4 set_header_value=2 add_header_value=1",
         15_000,
     );
+    // #11's bound is 15,000; this one keeps what was measured (7,613 on
+    // 3b28a0a): the Cookie line extended in the buffer it was read into.
+    // Copying it again costs some 2,400 (10,076 before).
+    assert!(
+        new.fuel <= 9_000,
+        "testData, new browser: {} fuel",
+        new.fuel
+    );
+}
+
+#[test]
+fn new_visitors_give_their_cookie_buffer_back() {
+    // A new visitor's Cookie line leaves the read pool as the new header
+    // and rejoins it after the write: a stream of them neither grows the
+    // instance's memory nor costs a read a second host call.
+    let guest = guest(test_data());
+    let cookies = analytics();
+    // Keys of one length, so that every request hashes as many bytes.
+    let first = warm(&guest, &browser(&cookies).header("X-User-Id", "u000"));
+    for i in 1..200 {
+        let new = guest
+            .handle(
+                browser(&cookies).header("X-User-Id", &format!("u{i:03}")),
+                &EchoBackend::new(),
+            )
+            .unwrap();
+        assert!(new.response.headers.get("Set-Cookie").is_some());
+        assert_eq!(new.host_calls.to_string(), first.host_calls.to_string());
+        assert_eq!(new.memory_bytes, first.memory_bytes, "request {i}");
+        // A buffer not given back costs the next read an allocation: some
+        // 200 fuel more, every request.
+        let fuel = new.fuel.abs_diff(first.fuel);
+        assert!(
+            fuel < 50,
+            "request {i}: {} fuel against {}",
+            new.fuel,
+            first.fuel
+        );
+    }
 }
 
 #[test]

@@ -684,6 +684,10 @@ fn path_and_query_helpers() {
     assert_eq!(path_of(b"/a://b/c"), b"/a://b/c");
     assert_eq!(path_of(b"/x#f?y"), b"/x");
     assert_eq!(path_of(b"*"), b"*");
+    // An absolute-form target's authority ends at `?` or `#` too.
+    assert_eq!(path_of(b"http://h?next=/healthz"), b"/");
+    assert_eq!(path_of(b"http://h#/healthz"), b"/");
+    assert_eq!(path_of(b"http://h/healthz?x=/y"), b"/healthz");
     assert_eq!(query_param(b"/?a=1&", b"a"), Some(&b"1"[..]));
     assert_eq!(query_param(b"/?b=1&&a=2#a=3", b"a"), Some(&b"2"[..]));
     assert_eq!(query_param(b"/?b=1#&a=3", b"a"), None);
