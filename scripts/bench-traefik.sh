@@ -61,7 +61,7 @@
 #   OUT=BENCHMARKS.md   (relative to the repository; OUT= to skip writing)
 #   EXTRA_WASM="name=/path/a.wasm other=/path/b.wasm"   more Cohort builds
 #       to compare side by side, with the testData configuration (routes
-#       name-returning and name-new, and chain-name-returning)
+#       name-returning and name-new, chain-name-returning and chain-name-new)
 #   EXTRA_GUEST="name=/path/g.wasm ..."   any other http-wasm guests, with no
 #       configuration, on routes g-name (and chain-g-name, CHAIN copies) with
 #       the returning visitor's cookie
@@ -281,7 +281,7 @@ done
 if [ "$CHAIN" -ge 1 ]; then
     ROUTES+=(chain-noop chain-calls-returning chain-calls-new chain-cohort-returning chain-cohort-new)
     for name in "${EXTRA_NAMES[@]}"; do
-        ROUTES+=("chain-$name-returning")
+        ROUTES+=("chain-$name-returning" "chain-$name-new")
     done
     for name in "${GUEST_NAMES[@]}"; do
         ROUTES+=("chain-g-$name")
@@ -328,6 +328,8 @@ EOF
     for k in $(seq 1 "$CHAIN"); do
         for name in "${EXTRA_NAMES[@]}"; do
             printf '    x%s-%s:\n      plugin:\n        x%s: %s\n' "$name" "$k" "$name" "$TESTDATA_CONFIG"
+            printf '    x%s-new-%s:\n      plugin:\n        x%s: %s\n' "$name" "$k" "$name" \
+                "$(printf '%s' "$TESTDATA_CONFIG" | sed "s/\"name\":\"canary\"/\"name\":\"canary$k\"/")"
         done
         for name in "${GUEST_NAMES[@]}"; do
             printf '    g%s-%s:\n      plugin:\n        g%s: {}\n' "$name" "$k" "$name"
@@ -352,6 +354,7 @@ EOF
             chain-cohort-new) mw="$(chain_of cohort-testdata-new)" ;;
             chain-g-*) mw="$(chain_of "g${route#chain-g-}")" ;;
             chain-*-returning) mw="$(chain_of "x${route#chain-}" | sed 's/-returning-/-/g')" ;;
+            chain-*-new) mw="$(chain_of "x${route#chain-}")" ;;
             calls-returning | calls-new) mw="$route" ;;
             recipe-*) mw="cohort-recipe" ;;
             cohort-*) mw="cohort-testdata" ;;
@@ -626,9 +629,10 @@ for r in routes:
     for shape in ("returning", "new"):
         if r.endswith("-" + shape) and not r.startswith(("cohort-", "recipe-", "calls-", "chain-")):
             pairs.append((r, "cohort-" + shape))
-pairs += [(r, "chain-cohort-returning") for r in routes
-          if r.startswith("chain-") and r.endswith("-returning")
-          and r not in ("chain-cohort-returning", "chain-calls-returning")]
+for shape in ("returning", "new"):
+    pairs += [(r, "chain-cohort-" + shape) for r in routes
+              if r.startswith("chain-") and r.endswith("-" + shape)
+              and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
 pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
 pairs += [(r, "chain-noop") for r in routes if r.startswith("chain-g-")]
 pairs += [(r, "plain") for r in routes if r != "plain"]
@@ -689,9 +693,10 @@ pairs = [(a, b) for a, b in (
     ("chain-cohort-returning", "chain-noop"), ("chain-cohort-returning", "chain-calls-returning"),
     ("chain-calls-returning", "chain-noop"),
 ) if a in routes and b in routes]
-pairs += [(r, "chain-cohort-returning") for r in routes
-          if r.startswith("chain-") and r.endswith("-returning")
-          and r not in ("chain-cohort-returning", "chain-calls-returning")]
+for shape in ("returning", "new"):
+    pairs += [(r, "chain-cohort-" + shape) for r in routes
+              if r.startswith("chain-") and r.endswith("-" + shape)
+              and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
 pairs += [(r, "cohort-returning") for r in routes if r.endswith("-returning")
           and not r.startswith(("cohort-", "recipe-", "calls-", "chain-"))]
 pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
