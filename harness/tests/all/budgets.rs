@@ -147,7 +147,7 @@ fn new_visitors_give_their_cookie_buffer_back() {
     for i in 1..200 {
         let new = guest
             .handle(
-                browser(&cookies).header("X-User-Id", &format!("u{i:03}")),
+                browser(&cookies).header("X-User-Id", format!("u{i:03}")),
                 &EchoBackend::new(),
             )
             .unwrap();
