@@ -165,6 +165,13 @@ free_port() {
 }
 
 # --- guests --------------------------------------------------------------------
+# The build measured, read before it is built (commits made during a run
+# do not move it): the commit, and whether the guest's or the harness's
+# sources differed from it.
+BUILD="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "an unknown commit")"
+if [ -n "$(git -C "$ROOT" status --porcelain -- plugin harness 2>/dev/null)" ]; then
+    BUILD="$BUILD with uncommitted changes under plugin/ or harness/"
+fi
 say "building the guests (cargo, release)"
 EXTRA_ARGS=()
 EXTRA_NAMES=()
@@ -800,7 +807,7 @@ REPORT="$(
     cat <<EOF
 # Benchmarks: Cohort in Traefik
 
-Measured by \`$COMMAND\` on $(date -u +%Y-%m-%d) (UTC).
+Measured by \`$COMMAND\` on $(date -u +%Y-%m-%d) (UTC), build $BUILD.
 
 One Traefik $("$TRAEFIK" version | awk '/^Version:/ {print $2}') ($("$TRAEFIK" version | awk '/^Go version:/ {print $3}')) on 127.0.0.1 serves every route to one
 $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (\`return 200\`, one worker) on 127.0.0.1; \`$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')\` with
