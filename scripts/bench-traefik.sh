@@ -767,9 +767,9 @@ pairs = [(a, b, k) for a, b, k in (
     ("cohort-returning", "calls-returning", "middleware"),
     ("cohort-returning", "calls-returning", "guest_code"),
 ) if a in profiled and b in profiled]
-pairs += [(r, "chain-cohort-returning", k) for r in profiled
-          if r.startswith("chain-") and r.endswith("-returning")
-          and r not in ("chain-cohort-returning", "chain-calls-returning") for k in ("middleware", "guest_code")]
+pairs += [(r, "chain-cohort-" + shape, k) for shape in ("returning", "new") for r in profiled
+          if r.startswith("chain-") and r.endswith("-" + shape)
+          and r not in ("chain-cohort-" + shape, "chain-calls-" + shape) for k in ("middleware", "guest_code")]
 print("| per copy, profiled | median difference | 95 % CI |")
 print("|---|---:|---:|")
 for a, b, k in pairs:
