@@ -306,7 +306,8 @@ pub fn rewrite<L: AsRef<[u8]>>(lines: &[L], replacements: &[(&[u8], Option<&[u8]
 /// appended. It reads as the same pairs as [`rewrite`]'s output to anyone
 /// who splits at `;` and trims (Go, browsers, every cookie parser) without
 /// a look at its pairs: a new visitor's 1 KB of analytics cookies is one
-/// copy, not a check of every `;`.
+/// copy, not a check of every `;` (and no copy at all through
+/// [`append_absent`], which the decision uses for a line it owns).
 pub fn rewrite_absent<L: AsRef<[u8]>>(
     lines: &[L],
     replacements: &[(&[u8], Option<&[u8]>)],

@@ -709,18 +709,14 @@ fn path_of(uri: &[u8]) -> &[u8] {
             _ => b"/",
         };
     }
-    until_fragment(until(rest, b'?'))
+    // Nor a `#fragment`: Go's server never passes one on, but a target is
+    // the client's.
+    until(until(rest, b'?'), b'#')
 }
 
 /// `s` up to the first `byte`, or all of it.
 fn until(s: &[u8], byte: u8) -> &[u8] {
     find_byte(s, byte).map_or(s, |end| &s[..end])
-}
-
-/// `s` without a `#fragment` (Go's server never passes one on, but a
-/// target is the client's).
-fn until_fragment(s: &[u8]) -> &[u8] {
-    until(s, b'#')
 }
 
 /// The raw value of the first query parameter named `name`: one pass

@@ -44,7 +44,7 @@ impl AsRef<[u8]> for HostBytes {
 }
 
 /// The buffer itself, for a value the decision extends (a new visitor's
-/// Cookie line); [`recycle`] takes it back after the write.
+/// Cookie line); [`give_back`] takes it back after the write.
 impl From<HostBytes> for Vec<u8> {
     fn from(mut bytes: HostBytes) -> Vec<u8> {
         std::mem::take(&mut bytes.0)
@@ -63,8 +63,9 @@ impl Drop for HostBytes {
 /// and an instance's memory stays what its first requests made it whatever
 /// sizes come later (a pool of grown buffers crept up a page at a time as
 /// big values met small buffers; a pool of small ones, split off several
-/// values, would cost reads a second call).
-fn give_back(mut buf: Vec<u8>) {
+/// values, would cost reads a second call). The adapter hands back the
+/// buffer a decision extended, once it is written.
+pub fn give_back(mut buf: Vec<u8>) {
     if buf.capacity() != FIRST_GUESS {
         return;
     }
@@ -74,12 +75,6 @@ fn give_back(mut buf: Vec<u8>) {
             spare.push(buf);
         }
     });
-}
-
-/// Takes back a buffer given up by [`HostBytes`] once it is written: one
-/// of [`FIRST_GUESS`] rejoins the pool, any other is freed.
-pub fn recycle(buf: Vec<u8>) {
-    give_back(buf);
 }
 
 /// Fills the pool at start-up, so the buffers sit at the bottom of the heap

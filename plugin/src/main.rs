@@ -62,7 +62,7 @@ mod adapter {
     impl Guest for Cohort {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
             let config = &self.config;
-            let mut decision = decide(
+            let decision = decide(
                 config,
                 &mut HostRequest,
                 &mut self.ids.borrow_mut(),
@@ -100,8 +100,8 @@ mod adapter {
             } else {
                 0
             };
-            if let Some(cookie) = decision.cookie_header.take() {
-                host_reads::recycle(cookie);
+            if let Some(cookie) = decision.cookie_header {
+                host_reads::give_back(cookie);
             }
             (true, context)
         }
