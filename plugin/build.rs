@@ -11,12 +11,25 @@
 //! 128 KiB keeps twice that. The stack comes first in memory
 //! (`--stack-first`, rustc's default for wasm32), so overflowing it traps
 //! instead of corrupting data.
+//!
+//! The initial memory is sized so that start-up never grows it. wasi-libc's
+//! malloc takes the initial memory above the data as its first heap, and
+//! asks for more with `memory.grow` only when that is used up; Traefik's
+//! wazero grows a memory by allocating a larger Go slice and copying the old
+//! one, so every new instance that grows pays a second allocation and a
+//! copy of its memory. Four pages hold the stack, the data (some 42 KiB) and
+//! the heap start-up and the tested request shapes need (the read pool's
+//! 64 KiB and the configuration); a larger configuration still runs, with a
+//! grow. `harness/tests/all/budgets.rs`
+//! (`no_instance_grows_its_memory`) holds the tested shapes to it.
 
 const STACK_SIZE: u32 = 128 << 10;
+const INITIAL_MEMORY: u32 = 4 * 64 << 10;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("wasm32") {
         println!("cargo:rustc-link-arg-bin=cohort-plugin=-zstack-size={STACK_SIZE}");
+        println!("cargo:rustc-link-arg-bin=cohort-plugin=--initial-memory={INITIAL_MEMORY}");
     }
 }

@@ -194,6 +194,7 @@ struct Instance {
     handle_request: TypedFunc<(), i64>,
     handle_response: TypedFunc<(i32, i32), ()>,
     start_fuel: u64,
+    instantiated_memory_bytes: usize,
     served: u64,
     /// Faithful mode: the guest fault that left this instance mid-request.
     /// Traefik keeps such an instance in its pool, and every later request
@@ -210,6 +211,11 @@ pub struct InstanceInfo {
     pub fresh: bool,
     /// Fuel its `_start`/`_initialize` burned.
     pub start_fuel: u64,
+    /// Its memory as instantiated (the module's declared minimum), before
+    /// start-up ran: [`Exchange::memory_bytes`] above it means the guest
+    /// grew its memory. Traefik's wazero grows by allocating a larger Go
+    /// slice and copying, on every new instance that does.
+    pub instantiated_memory_bytes: usize,
     /// Requests it served before this one.
     pub served_before: u64,
 }
@@ -435,6 +441,7 @@ impl Guest {
                     id: 0,
                     fresh: true,
                     start_fuel: 0,
+                    instantiated_memory_bytes: 0,
                     served_before: 0,
                 };
                 return Ok(inner.failed_before_guest(request, error, none, 0));
@@ -622,6 +629,7 @@ impl Inner {
                 name: "memory",
             })?;
         store.data_mut().memory = Some(memory);
+        let instantiated_memory_bytes = memory.data_size(&store);
         let handle_request = instance
             .get_typed_func::<(), i64>(&mut store, "handle_request")
             .map_err(|e| Error::Instantiate(e.to_string()))?;
@@ -652,6 +660,7 @@ impl Inner {
             handle_request,
             handle_response,
             start_fuel,
+            instantiated_memory_bytes,
             served: 0,
             poisoned: None,
         })
@@ -760,6 +769,7 @@ impl Inner {
                 id: instance.id,
                 fresh,
                 start_fuel: instance.start_fuel,
+                instantiated_memory_bytes: instance.instantiated_memory_bytes,
                 served_before: instance.served,
             },
         };
@@ -784,6 +794,7 @@ impl Inner {
             id: instance.id,
             fresh: false,
             start_fuel: instance.start_fuel,
+            instantiated_memory_bytes: instance.instantiated_memory_bytes,
             served_before: instance.served,
         };
         let memory_bytes = instance.memory.data_size(&instance.store);

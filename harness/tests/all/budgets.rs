@@ -234,3 +234,43 @@ fn odd_requests_leave_every_read_at_one_host_call() {
         );
     }
 }
+
+#[test]
+fn no_instance_grows_its_memory() {
+    // Traefik's wazero grows a guest's memory by allocating a larger Go
+    // slice and copying the old one: each new instance that grows pays it
+    // again. Cohort's initial memory (plugin/build.rs) holds start-up and
+    // every shape here, for both configurations users copy, from the first
+    // request of a fresh instance on.
+    const DECLARED: usize = 4 * 65_536;
+    let cookies = analytics();
+    let big = format!("_analytics={}; canary=v1", "x".repeat(4096 - 22));
+    let shapes = [
+        browser(&format!("{cookies}; canary=v1")),
+        browser(&cookies).header("X-User-Id", "u123"),
+        browser(&cookies),
+        browser(""),
+        browser("canary=v1"),
+        browser(&big),
+        Request::get("/healthz").header("User-Agent", "Googlebot/2.1"),
+        Request::get("/?canary=v2").header("X-Canary-Force", "v2"),
+    ];
+    for (name, config) in [("testData", test_data()), ("recipe", minimal_recipe())] {
+        let guest = guest(config);
+        for (i, request) in shapes.iter().enumerate() {
+            let ex = guest.handle(request.clone(), &EchoBackend::new()).unwrap();
+            assert_eq!(ex.response.status, 200, "{name}, shape {i}");
+            // The instance the load started: its first request is shape 0.
+            assert_eq!(ex.instance.id, 1, "{name}: one instance");
+            assert_eq!(ex.instance.served_before, i as u64, "{name}");
+            assert_eq!(
+                ex.memory_bytes, ex.instance.instantiated_memory_bytes,
+                "{name}, shape {i}: start-up or the request grew the memory"
+            );
+            assert_eq!(
+                ex.instance.instantiated_memory_bytes, DECLARED,
+                "{name}: the module's initial memory"
+            );
+        }
+    }
+}
