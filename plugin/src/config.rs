@@ -637,10 +637,30 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
         return Err(bad());
     }
     match kind.to_ascii_lowercase().as_str() {
-        "header" => Ok(KeySource::Header(name.into())),
+        "header" => Ok(KeySource::Header(canonical_header_name(name))),
         "cookie" => Ok(KeySource::Cookie(name.into())),
         _ => Err(bad()),
     }
+}
+
+/// `name` as Go's `textproto.CanonicalMIMEHeaderKey` spells it (`x-user-id`
+/// is `X-User-Id`). Traefik's host canonicalises every header name the guest
+/// passes, which allocates a new string on each call when it is not already
+/// canonical; spelled so once at load, no request pays it. Header names are
+/// case-insensitive, so nothing else changes. `name` is a token.
+fn canonical_header_name(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
 }
 
 fn parse_override(value: &Value) -> Result<Override, ConfigError> {
@@ -790,7 +810,8 @@ impl<'a> Obj<'a> {
         key: &'static str,
         default: Option<&str>,
     ) -> Result<Option<String>, ConfigError> {
-        self.optional_token(key, default, "header name")
+        let name = self.optional_token(key, default, "header name")?;
+        Ok(name.as_deref().map(canonical_header_name))
     }
 
     /// An RFC 7230 token (a cookie or header name) at `key`: `default` when
@@ -1245,6 +1266,31 @@ mod tests {
             vec![KeySource::Header("X-User-Id".into()), KeySource::ClientIp]
         );
         assert_eq!(c.exclude.methods, vec!["OPTIONS", "HEAD"]);
+    }
+
+    #[test]
+    fn header_names_are_kept_as_the_host_canonicalises_them() {
+        let c = parse(json!({
+            "header": "x-CANARY",
+            "debugHeader": "x-cohort-debug",
+            "keys": ["header:x-user-id", "Header:X_FORWARDED-user"],
+            "override": {"header": "x-canary-force"},
+        }))
+        .expect("valid");
+        assert_eq!(c.header.as_deref(), Some("X-Canary"));
+        assert_eq!(c.debug_header.as_deref(), Some("X-Cohort-Debug"));
+        assert_eq!(c.overrides.header.as_deref(), Some("X-Canary-Force"));
+        assert_eq!(
+            c.keys,
+            vec![
+                KeySource::Header("X-User-Id".into()),
+                // Only a `-` starts a word, as in Go's textproto.
+                KeySource::Header("X_forwarded-User".into()),
+            ]
+        );
+        for (name, canonical) in [("dnt", "Dnt"), ("a--b", "A--B"), ("-x", "-X"), ("9a", "9a")] {
+            assert_eq!(canonical_header_name(name), canonical);
+        }
     }
 
     #[test]
