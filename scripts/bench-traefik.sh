@@ -476,12 +476,16 @@ RESULTS="$WORK/results.tsv" # round route rps p50_us p99_us cpu_us_per_req reque
 AFTER_IDLE="$WORK/after-idle.tsv" # the same, for each route's first SETTLE seconds
 : >"$RESULTS"
 : >"$AFTER_IDLE"
-mkdir -p "$WORK/profiles"
+mkdir -p "$WORK/profiles" "$WORK/idle-profiles"
 
 measure() { # round route seconds results-file label -> one line of results
     local before after output requests rps p50 p99 cpu profiler=""
-    if [ "$PROFILE" = 1 ] && [ -z "$5" ]; then
-        curl -s -o "$WORK/profiles/$1-$2.pprof" \
+    if [ "$PROFILE" = 1 ]; then
+        # The seconds after idle go apart: their instantiations are priced
+        # from them, and kept out of the settled per-request shares.
+        local dir=profiles
+        [ -n "$5" ] && dir=idle-profiles
+        curl -s -o "$WORK/$dir/$1-$2.pprof" \
             "http://127.0.0.1:$API_PORT/debug/pprof/profile?seconds=$3" &
         profiler=$!
     fi
@@ -787,6 +791,55 @@ print("From a Go CPU profile of Traefik (`/debug/pprof/profile`, 100 Hz) over ev
 EOF
 )"
 fi
+IDLE_PROFILE_TABLE=""
+if [ "$PROFILE" = 1 ] && [ "$SETTLE" -ge 1 ]; then
+IDLE_PROFILE_TABLE="$(
+    python3 "$ROOT/scripts/pprof-breakdown.py" "$WORK"/idle-profiles/*.pprof >"$WORK/idle-profiles.jsonl"
+    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$WORK/idle-profiles.jsonl" "${ROUTES[@]}" <<'EOF'
+import json, os, statistics, sys
+sys.path.insert(0, os.environ["SCRIPTS"])
+from bench_stats import copies, median_ci
+profiles_path, routes = sys.argv[1], sys.argv[2:]
+chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
+ns = {}  # (round, route) -> ns of samples in newGuest
+for line in open(profiles_path):
+    p = json.loads(line)
+    rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
+    if copies(route, chain):
+        ns[(rnd, route)] = p["instantiate"]
+rounds = sorted({r for r, _ in ns}, key=int)
+profiled = [r for r in routes if copies(r, chain) and all((n, r) in ns for n in rounds)]
+def per_instance(route, rnd):
+    return ns[(rnd, route)] / 1e3 / (connections * copies(route, chain))
+def shown(m, lo, hi):
+    return f"{m:+,.0f} µs", "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} µs"
+print("| route | instantiating one guest, profiled (median of rounds) | 95 % CI | pooled over rounds | samples |")
+print("|---|---:|---:|---:|---:|")
+for r in profiled:
+    m, ci = shown(*median_ci([per_instance(r, n) for n in rounds]))
+    total = sum(ns[(n, r)] for n in rounds)
+    pooled = total / 1e3 / (connections * copies(r, chain) * len(rounds))
+    print(f"| {r} | {m.lstrip('+')} | {ci} | {pooled:,.0f} µs | {round(total / 1e7)} |")
+print()
+pairs = [(a, b) for a, b in (("chain-cohort-returning", "chain-noop"), ("chain-cohort-new", "chain-noop"))
+         if a in profiled and b in profiled]
+pairs += [(r, "chain-cohort-" + shape) for shape in ("returning", "new") for r in profiled
+          if r.startswith("chain-") and r.endswith("-" + shape)
+          and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
+if pairs:
+    print("| one instance, profiled | median difference | 95 % CI |")
+    print("|---|---:|---:|")
+    for a, b in pairs:
+        m, ci = shown(*median_ci([per_instance(a, n) - per_instance(b, n) for n in rounds]))
+        print(f"| {a} − {b} | {m} | {ci} |")
+    print()
+print(f"From a Go CPU profile (100 Hz) over each route's first seconds after idle: the samples in "
+      f"http-wasm-host-go's `newGuest` (wazero's instantiation, the memory and its growth, `_start`), "
+      f"divided by one guest per connection ({connections}) per copy. A sample is 10 ms, so one round "
+      f"resolves little; the pooled figure and the paired rounds carry it.")
+EOF
+)"
+fi
 ROUNDS_TABLE="$(
     python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import sys
@@ -850,6 +903,7 @@ $([ "$PIN" = 1 ] && echo "Traefik pinned to CPU 0 with GOMAXPROCS=1, nginx and w
 
 $TABLE
 $([ -n "$IDLE_TABLE" ] && printf '\n## After idle: instantiating the guests again\n\n%s\n' "$IDLE_TABLE")
+$([ -n "$IDLE_PROFILE_TABLE" ] && printf '\n## After idle, profiled: what one instance costs\n\n%s\n' "$IDLE_PROFILE_TABLE")
 $([ -n "$PROFILE_TABLE" ] && printf '\n## Profiled: where a copy of each guest spends Traefik'"'"'s CPU\n\n%s\n' "$PROFILE_TABLE")
 
 ## What the guest does per request (harness, deterministic)
