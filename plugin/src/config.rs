@@ -637,7 +637,7 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
         return Err(bad());
     }
     match kind.to_ascii_lowercase().as_str() {
-        "header" => Ok(KeySource::Header(canonical_header_name(name))),
+        "header" => Ok(KeySource::Header(canonical_header_name(name.into()))),
         "cookie" => Ok(KeySource::Cookie(name.into())),
         _ => Err(bad()),
     }
@@ -648,19 +648,20 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
 /// passes, which allocates a new string on each call when it is not already
 /// canonical; spelled so once at load, no request pays it. Header names are
 /// case-insensitive, so nothing else changes. `name` is a token.
-fn canonical_header_name(name: &str) -> String {
+fn canonical_header_name(mut name: String) -> String {
     let mut upper = true;
-    name.chars()
-        .map(|c| {
-            let out = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            upper = c == '-';
-            out
-        })
-        .collect()
+    // In place, no allocation: a token is ASCII, so every byte is a char.
+    for i in 0..name.len() {
+        let word_start = upper;
+        upper = name.as_bytes()[i] == b'-';
+        let byte = &mut name[i..=i];
+        if word_start {
+            byte.make_ascii_uppercase();
+        } else {
+            byte.make_ascii_lowercase();
+        }
+    }
+    name
 }
 
 fn parse_override(value: &Value) -> Result<Override, ConfigError> {
@@ -811,7 +812,7 @@ impl<'a> Obj<'a> {
         default: Option<&str>,
     ) -> Result<Option<String>, ConfigError> {
         let name = self.optional_token(key, default, "header name")?;
-        Ok(name.as_deref().map(canonical_header_name))
+        Ok(name.map(canonical_header_name))
     }
 
     /// An RFC 7230 token (a cookie or header name) at `key`: `default` when
@@ -1289,7 +1290,7 @@ mod tests {
             ]
         );
         for (name, canonical) in [("dnt", "Dnt"), ("a--b", "A--B"), ("-x", "-X"), ("9a", "9a")] {
-            assert_eq!(canonical_header_name(name), canonical);
+            assert_eq!(canonical_header_name(name.into()), canonical);
         }
     }
 
