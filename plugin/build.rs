@@ -24,7 +24,7 @@
 //! (`no_instance_grows_its_memory`) holds the tested shapes to it.
 
 const STACK_SIZE: u32 = 128 << 10;
-const INITIAL_MEMORY: u32 = 4 * 64 << 10;
+const INITIAL_MEMORY: u32 = 4 * (64 << 10);
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -648,20 +648,32 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
 /// passes, which allocates a new string on each call when it is not already
 /// canonical; spelled so once at load, no request pays it. Header names are
 /// case-insensitive, so nothing else changes. `name` is a token.
-fn canonical_header_name(mut name: String) -> String {
-    let mut upper = true;
-    // In place, no allocation: a token is ASCII, so every byte is a char.
-    for i in 0..name.len() {
-        let word_start = upper;
-        upper = name.as_bytes()[i] == b'-';
-        let byte = &mut name[i..=i];
-        if word_start {
-            byte.make_ascii_uppercase();
+fn canonical_header_name(name: String) -> String {
+    let spell = |previous: Option<char>, c: char| {
+        if previous.is_none_or(|p| p == '-') {
+            c.to_ascii_uppercase()
         } else {
-            byte.make_ascii_lowercase();
+            c.to_ascii_lowercase()
         }
+    };
+    let mut previous = None;
+    let mut already = true;
+    for c in name.chars() {
+        already &= spell(previous, c) == c;
+        previous = Some(c);
     }
-    name
+    if already {
+        // The names users write, and the defaults: no new string.
+        return name;
+    }
+    let mut previous = None;
+    name.chars()
+        .map(|c| {
+            let out = spell(previous, c);
+            previous = Some(c);
+            out
+        })
+        .collect()
 }
 
 fn parse_override(value: &Value) -> Result<Override, ConfigError> {
