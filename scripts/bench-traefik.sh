@@ -667,7 +667,7 @@ IDLE_TABLE="$(
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$RESULTS" "$AFTER_IDLE" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, load_runs, median_ci
+from bench_stats import copies, load_runs, median_ci, paired_table, whole_us
 settled_path, idle_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
 def load(path):  # (round, route) -> (p99, cpu, requests)
@@ -681,9 +681,6 @@ def extra(route, n):
     return (cpu - settled[(n, route)][1]) * requests
 def per_instance(route, n):
     return (extra(route, n) - extra("plain", n)) / (connections * copies(route, chain))
-def shown(m, lo, hi, unit="µs"):
-    ci = "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} {unit}"
-    return f"{m:+,.0f} {unit}", ci
 print("| route | p99, first second after idle | p99, settled | CPU/req after idle | CPU/req settled | "
       "extra CPU after idle, per instance, over plain's | 95 % CI |")
 print("|---|---:|---:|---:|---:|---:|---:|")
@@ -693,7 +690,7 @@ for r in routes:
     cpu_idle = statistics.median(idle[(n, r)][1] for n in rounds)
     cpu_settled = statistics.median(settled[(n, r)][1] for n in rounds)
     if copies(r, chain):
-        m, ci = shown(*median_ci([per_instance(r, n) for n in rounds]))
+        m, ci = whole_us(*median_ci([per_instance(r, n) for n in rounds]))
     else:
         m, ci = "—", ""
     print(f"| {r} | {p99_idle:,.0f} µs | {p99_settled:,.0f} µs | {cpu_idle:.1f} µs | {cpu_settled:.1f} µs | {m} | {ci} |")
@@ -712,11 +709,7 @@ pairs += [(r, "cohort-returning") for r in routes if r.endswith("-returning")
           and not r.startswith(("cohort-", "recipe-", "calls-", "chain-"))]
 pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
 pairs += [(r, "chain-noop") for r in routes if r.startswith("chain-g-")]
-print("| one instance, after idle | median difference | 95 % CI |")
-print("|---|---:|---:|")
-for a, b in pairs:
-    m, ci = shown(*median_ci([per_instance(a, n) - per_instance(b, n) for n in rounds]))
-    print(f"| {a} − {b} | {m} | {ci} |")
+print(paired_table("one instance, after idle", pairs, rounds, per_instance))
 print()
 print(f"Each round drives a route for its first seconds after idle, then measures it settled. "
       f"While it was idle, the garbage collections of the other routes' traffic emptied its guests' "
@@ -798,7 +791,7 @@ IDLE_PROFILE_TABLE="$(
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$WORK/idle-profiles.jsonl" "${ROUTES[@]}" <<'EOF'
 import json, os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, median_ci
+from bench_stats import copies, median_ci, paired_table, whole_us
 profiles_path, routes = sys.argv[1], sys.argv[2:]
 chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
 ns = {}  # (round, route) -> ns of samples in newGuest
@@ -811,12 +804,10 @@ rounds = sorted({r for r, _ in ns}, key=int)
 profiled = [r for r in routes if copies(r, chain) and all((n, r) in ns for n in rounds)]
 def per_instance(route, rnd):
     return ns[(rnd, route)] / 1e3 / (connections * copies(route, chain))
-def shown(m, lo, hi):
-    return f"{m:+,.0f} µs", "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} µs"
 print("| route | instantiating one guest, profiled (median of rounds) | 95 % CI | pooled over rounds | samples |")
 print("|---|---:|---:|---:|---:|")
 for r in profiled:
-    m, ci = shown(*median_ci([per_instance(r, n) for n in rounds]))
+    m, ci = whole_us(*median_ci([per_instance(r, n) for n in rounds]))
     total = sum(ns[(n, r)] for n in rounds)
     pooled = total / 1e3 / (connections * copies(r, chain) * len(rounds))
     print(f"| {r} | {m.lstrip('+')} | {ci} | {pooled:,.0f} µs | {round(total / 1e7)} |")
@@ -827,11 +818,7 @@ pairs += [(r, "chain-cohort-" + shape) for shape in ("returning", "new") for r i
           if r.startswith("chain-") and r.endswith("-" + shape)
           and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
 if pairs:
-    print("| one instance, profiled | median difference | 95 % CI |")
-    print("|---|---:|---:|")
-    for a, b in pairs:
-        m, ci = shown(*median_ci([per_instance(a, n) - per_instance(b, n) for n in rounds]))
-        print(f"| {a} − {b} | {m} | {ci} |")
+    print(paired_table("one instance, profiled", pairs, rounds, per_instance))
     print()
 print(f"From a Go CPU profile (100 Hz) over each route's first seconds after idle: the samples in "
       f"http-wasm-host-go's `newGuest` (wazero's instantiation, the memory and its growth, `_start`), "

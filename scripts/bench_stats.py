@@ -34,3 +34,19 @@ def median_ci(values):
 def copies(route, chain):
     """How many copies of a guest a route runs: none on plain and headers."""
     return 0 if route in ("plain", "headers") else chain if route.startswith("chain-") else 1
+
+
+def whole_us(m, lo, hi):
+    """A median and its interval as whole microseconds, signed."""
+    ci = "(under 6 rounds)" if lo is None else f"{lo:+,.0f} to {hi:+,.0f} µs"
+    return f"{m:+,.0f} µs", ci
+
+
+def paired_table(title, pairs, rounds, value):
+    """The markdown rows of `value(a, round) - value(b, round)` for each pair
+    (a, b): the median over the rounds and its 95 % interval."""
+    rows = [f"| {title} | median difference | 95 % CI |", "|---|---:|---:|"]
+    for a, b in pairs:
+        m, ci = whole_us(*median_ci([value(a, n) - value(b, n) for n in rounds]))
+        rows.append(f"| {a} − {b} | {m} | {ci} |")
+    return "\n".join(rows)

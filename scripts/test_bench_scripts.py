@@ -200,6 +200,22 @@ class BenchStats(unittest.TestCase):
         self.assertEqual(stats.copies("cohort-new", 10), 1)
         self.assertEqual(stats.copies("chain-cohort-new", 10), 10)
 
+    def test_whole_us(self):
+        self.assertEqual(stats.whole_us(-187.6, -250.2, 1234.5), ("-188 µs", "-250 to +1,234 µs"))
+        self.assertEqual(stats.whole_us(3, None, None), ("+3 µs", "(under 6 rounds)"))
+
+    def test_paired_table_differs_within_each_round(self):
+        rounds = [str(n) for n in range(1, 9)]
+        # b is a's value plus 10 in every round, whatever the round's level.
+        value = {("a", n): 100.0 * int(n) for n in rounds}
+        value.update({("b", n): 100.0 * int(n) + 10 for n in rounds})
+        table = stats.paired_table("pair", [("a", "b")], rounds, lambda r, n: value[(r, n)])
+        self.assertEqual(table.splitlines(), [
+            "| pair | median difference | 95 % CI |",
+            "|---|---:|---:|",
+            "| a − b | -10 µs | -10 to -10 µs |",
+        ])
+
     def test_load_runs(self):
         fd, path = tempfile.mkstemp()
         try:
