@@ -637,7 +637,7 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
         return Err(bad());
     }
     match kind.to_ascii_lowercase().as_str() {
-        "header" => Ok(KeySource::Header(canonical_header_name(name.into()))),
+        "header" => Ok(KeySource::Header(canonical_header_name(name))),
         "cookie" => Ok(KeySource::Cookie(name.into())),
         _ => Err(bad()),
     }
@@ -648,32 +648,18 @@ fn parse_key(path: &str, s: &str) -> Result<KeySource, ConfigError> {
 /// passes, which allocates a new string on each call when it is not already
 /// canonical; spelled so once at load, no request pays it. Header names are
 /// case-insensitive, so nothing else changes. `name` is a token.
-fn canonical_header_name(name: String) -> String {
-    let spell = |previous: Option<char>, c: char| {
-        if previous.is_none_or(|p| p == '-') {
+fn canonical_header_name(name: &str) -> String {
+    let mut spelled = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        spelled.push(if word_start {
             c.to_ascii_uppercase()
         } else {
             c.to_ascii_lowercase()
-        }
-    };
-    let mut previous = None;
-    let mut already = true;
-    for c in name.chars() {
-        already &= spell(previous, c) == c;
-        previous = Some(c);
+        });
+        word_start = c == '-';
     }
-    if already {
-        // The names users write, and the defaults: no new string.
-        return name;
-    }
-    let mut previous = None;
-    name.chars()
-        .map(|c| {
-            let out = spell(previous, c);
-            previous = Some(c);
-            out
-        })
-        .collect()
+    spelled
 }
 
 fn parse_override(value: &Value) -> Result<Override, ConfigError> {
@@ -824,7 +810,7 @@ impl<'a> Obj<'a> {
         default: Option<&str>,
     ) -> Result<Option<String>, ConfigError> {
         let name = self.optional_token(key, default, "header name")?;
-        Ok(name.map(canonical_header_name))
+        Ok(name.as_deref().map(canonical_header_name))
     }
 
     /// An RFC 7230 token (a cookie or header name) at `key`: `default` when
@@ -1302,7 +1288,7 @@ mod tests {
             ]
         );
         for (name, canonical) in [("dnt", "Dnt"), ("a--b", "A--B"), ("-x", "-X"), ("9a", "9a")] {
-            assert_eq!(canonical_header_name(name.into()), canonical);
+            assert_eq!(canonical_header_name(name), canonical);
         }
     }
 
