@@ -532,7 +532,7 @@ TABLE="$(
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, load_runs, median_ci
+from bench_stats import copies, extra_chain_pairs, load_runs, median_ci
 path, routes = sys.argv[1], sys.argv[2:]
 runs = {key: run[:4] for key, run in load_runs(path).items()}  # (round, route) -> (rps, p50, p99, cpu)
 rounds = sorted({rnd for rnd, _ in runs}, key=int)
@@ -640,10 +640,7 @@ for r in routes:
     for shape in ("returning", "new"):
         if r.endswith("-" + shape) and not r.startswith(("cohort-", "recipe-", "calls-", "chain-")):
             pairs.append((r, "cohort-" + shape))
-for shape in ("returning", "new"):
-    pairs += [(r, "chain-cohort-" + shape) for r in routes
-              if r.startswith("chain-") and r.endswith("-" + shape)
-              and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
+pairs += extra_chain_pairs(routes)
 pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
 pairs += [(r, "chain-noop") for r in routes if r.startswith("chain-g-")]
 pairs += [(r, "plain") for r in routes if r != "plain"]
@@ -667,7 +664,7 @@ IDLE_TABLE="$(
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$RESULTS" "$AFTER_IDLE" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, load_runs, median_ci, paired_table, whole_us
+from bench_stats import copies, extra_chain_pairs, load_runs, median_ci, paired_table, whole_us
 settled_path, idle_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
 def load(path):  # (round, route) -> (p99, cpu, requests)
@@ -701,10 +698,7 @@ pairs = [(a, b) for a, b in (
     ("chain-cohort-returning", "chain-noop"), ("chain-cohort-returning", "chain-calls-returning"),
     ("chain-calls-returning", "chain-noop"),
 ) if a in routes and b in routes]
-for shape in ("returning", "new"):
-    pairs += [(r, "chain-cohort-" + shape) for r in routes
-              if r.startswith("chain-") and r.endswith("-" + shape)
-              and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
+pairs += extra_chain_pairs(routes)
 pairs += [(r, "cohort-returning") for r in routes if r.endswith("-returning")
           and not r.startswith(("cohort-", "recipe-", "calls-", "chain-"))]
 pairs += [(r, "noop-wasm") for r in routes if r.startswith("g-")]
@@ -724,17 +718,15 @@ if [ "$PROFILE" = 1 ]; then
 PROFILE_TABLE="$(
     python3 "$ROOT/scripts/pprof-breakdown.py" "$WORK"/profiles/*.pprof >"$WORK/profiles.jsonl"
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" python3 - "$RESULTS" "$WORK/profiles.jsonl" "${ROUTES[@]}" <<'EOF'
-import json, os, statistics, sys
+import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, load_runs, median_ci
+from bench_stats import copies, extra_chain_pairs, load_profiles, load_runs, median_ci
 results_path, profiles_path, routes = sys.argv[1], sys.argv[2], sys.argv[3:]
 chain = int(os.environ["CHAIN"])
 cpu = {key: run[3] for key, run in load_runs(results_path).items()}
 KINDS = ("middleware", "guest_code", "host_calls", "instantiate")
 per_copy = {}  # (round, route) -> {kind: µs per request per copy}
-for line in open(profiles_path):
-    p = json.loads(line)
-    rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
+for (rnd, route), p in load_profiles(profiles_path).items():
     if p["total"] and (rnd, route) in cpu and copies(route, chain):
         # The profile's shares of Traefik's CPU, applied to the CPU/req
         # measured over the same seconds.
@@ -764,9 +756,7 @@ pairs = [(a, b, k) for a, b, k in (
     ("cohort-returning", "calls-returning", "middleware"),
     ("cohort-returning", "calls-returning", "guest_code"),
 ) if a in profiled and b in profiled]
-pairs += [(r, "chain-cohort-" + shape, k) for shape in ("returning", "new") for r in profiled
-          if r.startswith("chain-") and r.endswith("-" + shape)
-          and r not in ("chain-cohort-" + shape, "chain-calls-" + shape) for k in ("middleware", "guest_code")]
+pairs += [(a, b, k) for a, b in extra_chain_pairs(profiled) for k in ("middleware", "guest_code")]
 print("| per copy, profiled | median difference | 95 % CI |")
 print("|---|---:|---:|")
 for a, b, k in pairs:
@@ -789,17 +779,13 @@ if [ "$PROFILE" = 1 ] && [ "$SETTLE" -ge 1 ]; then
 IDLE_PROFILE_TABLE="$(
     python3 "$ROOT/scripts/pprof-breakdown.py" "$WORK"/idle-profiles/*.pprof >"$WORK/idle-profiles.jsonl"
     SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" CONNECTIONS="$CONNECTIONS" python3 - "$WORK/idle-profiles.jsonl" "${ROUTES[@]}" <<'EOF'
-import json, os, statistics, sys
+import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
-from bench_stats import copies, median_ci, paired_table, whole_us
+from bench_stats import copies, extra_chain_pairs, load_profiles, median_ci, paired_table, whole_us
 profiles_path, routes = sys.argv[1], sys.argv[2:]
 chain, connections = int(os.environ["CHAIN"]), int(os.environ["CONNECTIONS"])
-ns = {}  # (round, route) -> ns of samples in newGuest
-for line in open(profiles_path):
-    p = json.loads(line)
-    rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
-    if copies(route, chain):
-        ns[(rnd, route)] = p["instantiate"]
+# (round, route) -> ns of samples in newGuest
+ns = {key: p["instantiate"] for key, p in load_profiles(profiles_path).items() if copies(key[1], chain)}
 rounds = sorted({r for r, _ in ns}, key=int)
 profiled = [r for r in routes if copies(r, chain) and all((n, r) in ns for n in rounds)]
 def per_instance(route, rnd):
@@ -814,9 +800,7 @@ for r in profiled:
 print()
 pairs = [(a, b) for a, b in (("chain-cohort-returning", "chain-noop"), ("chain-cohort-new", "chain-noop"))
          if a in profiled and b in profiled]
-pairs += [(r, "chain-cohort-" + shape) for shape in ("returning", "new") for r in profiled
-          if r.startswith("chain-") and r.endswith("-" + shape)
-          and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
+pairs += extra_chain_pairs(profiled)
 if pairs:
     print(paired_table("one instance, profiled", pairs, rounds, per_instance))
     print()

@@ -1,5 +1,7 @@
 """Statistics shared by the report blocks of scripts/bench-traefik.sh."""
 
+import json
+import os
 import statistics
 from math import comb
 
@@ -50,3 +52,24 @@ def paired_table(title, pairs, rounds, value):
         m, ci = whole_us(*median_ci([value(a, n) - value(b, n) for n in rounds]))
         rows.append(f"| {a} − {b} | {m} | {ci} |")
     return "\n".join(rows)
+
+
+def extra_chain_pairs(routes):
+    """(chain route, Cohort's chain of the same shape) for every chain that
+    is neither Cohort's nor the calls-only guest's: the EXTRA_WASM builds'
+    chains, compared with this build's."""
+    return [(r, "chain-cohort-" + shape) for shape in ("returning", "new") for r in routes
+            if r.startswith("chain-") and r.endswith("-" + shape)
+            and r not in ("chain-cohort-" + shape, "chain-calls-" + shape)]
+
+
+def load_profiles(path):
+    """scripts/pprof-breakdown.py's lines, each profile named
+    `<round>-<route>.pprof`, as {(round, route): its fields}."""
+    profiles = {}
+    with open(path) as f:
+        for line in f:
+            p = json.loads(line)
+            rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
+            profiles[(rnd, route)] = p
+    return profiles

@@ -216,6 +216,27 @@ class BenchStats(unittest.TestCase):
             "| a − b | -10 µs | -10 to -10 µs |",
         ])
 
+    def test_extra_chain_pairs_leave_out_this_builds_and_the_calls_only_chains(self):
+        routes = ["plain", "chain-noop", "chain-calls-returning", "chain-calls-new",
+                  "chain-cohort-returning", "chain-cohort-new", "chain-s13-returning",
+                  "chain-s13-new", "s13-returning"]
+        self.assertEqual(stats.extra_chain_pairs(routes), [
+            ("chain-s13-returning", "chain-cohort-returning"),
+            ("chain-s13-new", "chain-cohort-new"),
+        ])
+
+    def test_load_profiles_keys_each_line_by_its_round_and_route(self):
+        fd, path = tempfile.mkstemp()
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write('{"file": "/w/idle-profiles/3-chain-cohort-new.pprof", "instantiate": 7}\n')
+                f.write('{"file": "12-plain.pprof", "instantiate": 0}\n')
+            profiles = stats.load_profiles(path)
+        finally:
+            os.unlink(path)
+        self.assertEqual(profiles[("3", "chain-cohort-new")]["instantiate"], 7)
+        self.assertEqual(sorted(profiles), [("12", "plain"), ("3", "chain-cohort-new")])
+
     def test_load_runs(self):
         fd, path = tempfile.mkstemp()
         try:
