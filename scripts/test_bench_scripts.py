@@ -225,27 +225,25 @@ class BenchStats(unittest.TestCase):
             ("chain-s13-new", "chain-cohort-new"),
         ])
 
-    def test_load_profiles_keys_each_line_by_its_round_and_route(self):
+    def written(self, text):
+        """A temporary file holding `text`, removed after the test."""
         fd, path = tempfile.mkstemp()
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write('{"file": "/w/idle-profiles/3-chain-cohort-new.pprof", "instantiate": 7}\n')
-                f.write('{"file": "12-plain.pprof", "instantiate": 0}\n')
-            profiles = stats.load_profiles(path)
-        finally:
-            os.unlink(path)
+        self.addCleanup(os.unlink, path)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+
+    def test_load_profiles_keys_each_line_by_its_round_and_route(self):
+        profiles = stats.load_profiles(self.written(
+            '{"file": "/w/idle-profiles/3-chain-cohort-new.pprof", "instantiate": 7}\n'
+            '{"file": "12-plain.pprof", "instantiate": 0}\n'))
         self.assertEqual(profiles[("3", "chain-cohort-new")]["instantiate"], 7)
         self.assertEqual(sorted(profiles), [("12", "plain"), ("3", "chain-cohort-new")])
 
     def test_load_runs(self):
-        fd, path = tempfile.mkstemp()
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write("1\tnoop\t9000.5\t200\t900\t110.25\t18001\n")
-                f.write("2\tnoop\t8000\t210\t950\t111\t16000\n")
-            runs = stats.load_runs(path)
-        finally:
-            os.unlink(path)
+        runs = stats.load_runs(self.written(
+            "1\tnoop\t9000.5\t200\t900\t110.25\t18001\n"
+            "2\tnoop\t8000\t210\t950\t111\t16000\n"))
         self.assertEqual(runs[("1", "noop")], (9000.5, 200.0, 900.0, 110.25, 18001))
         self.assertEqual(len(runs), 2)
 
