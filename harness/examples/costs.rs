@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use cohort_harness::check::CheckPolicy;
+use cohort_harness::lower::touch::{TouchCounts, trace_touches};
 use cohort_harness::{Guest, HostOptions, Import, artifacts};
 use cohort_test_support::bench as shapes;
 
@@ -33,6 +35,7 @@ struct Row {
     detail: String,
     fuel: u64,
     memory: usize,
+    touched: TouchCounts,
     writes: String,
 }
 
@@ -44,22 +47,37 @@ fn main() -> Result<(), BoxError> {
     let noop = shapes::noop_wasm();
     let backend = shapes::ok_backend();
 
-    let mut guests: BTreeMap<&str, Guest> = BTreeMap::new();
+    // Each guest twice: as built, and traced for the memory it touches.
+    let traced_cohort = trace_touches(&cohort)?;
+    let mut guests: BTreeMap<&str, (Guest, Guest)> = BTreeMap::new();
     for config in shapes::configs() {
         let options = HostOptions::traefik().config_json(shapes::config(config));
-        guests.insert(config, Guest::load(&cohort, options)?);
+        let pair = (
+            Guest::load(&cohort, options.clone())?,
+            Guest::load(&traced_cohort, options.check(CheckPolicy::Off))?,
+        );
+        guests.insert(config, pair);
     }
-    let noop_guest = Guest::load(&noop, HostOptions::traefik())?;
-    let mut calls_only: BTreeMap<&str, Guest> = BTreeMap::new();
+    let both = |wasm: &[u8]| -> Result<(Guest, Guest), BoxError> {
+        Ok((
+            Guest::load(wasm, HostOptions::traefik())?,
+            // The trace's second memory is not for Traefik's wazero.
+            Guest::load(
+                &trace_touches(wasm)?,
+                HostOptions::traefik().check(CheckPolicy::Off),
+            )?,
+        ))
+    };
+    let noop_guest = both(&noop)?;
+    let mut calls_only: BTreeMap<&str, (Guest, Guest)> = BTreeMap::new();
     for (name, ..) in shapes::CALLS_ONLY {
-        let wasm = shapes::calls_only_wasm(name);
-        calls_only.insert(name, Guest::load(&wasm, HostOptions::traefik())?);
+        calls_only.insert(name, both(&shapes::calls_only_wasm(name))?);
     }
 
     let mut rows = Vec::new();
     let mut same_calls = Vec::new();
     for (config, shape, request) in shapes::shapes() {
-        let mut run: Vec<(&str, &Guest)> = vec![("cohort", &guests[config])];
+        let mut run: Vec<(&str, &(Guest, Guest))> = vec![("cohort", &guests[config])];
         // The no-op guest has no configuration: once per browser shape.
         if config == "recipe" && shape.starts_with("browser-") {
             run.push(("no-op", &noop_guest));
@@ -68,10 +86,15 @@ fn main() -> Result<(), BoxError> {
             run.push((name, &calls_only[name]));
         }
         let mut cohort_calls = None;
-        for (name, guest) in run {
+        for (name, (guest, traced)) in run {
             // Warm: the second request on an instance is the steady state.
             guest.handle(request.clone(), &backend)?;
             let exchange = guest.handle(request.clone(), &backend)?;
+            traced.handle(request.clone(), &backend)?;
+            let touched = traced
+                .handle(request.clone(), &backend)?
+                .touched
+                .ok_or("the traced guest exports no touch memory")?;
             if let Some(error) = &exchange.error {
                 return Err(format!("{name} {config}/{shape}: {error}").into());
             }
@@ -103,6 +126,7 @@ fn main() -> Result<(), BoxError> {
                 detail,
                 fuel: exchange.fuel,
                 memory: exchange.memory_bytes,
+                touched,
                 writes: format!("X-Canary={cohort_header}, {set_cookies} Set-Cookie"),
             });
         }
@@ -115,12 +139,18 @@ fn main() -> Result<(), BoxError> {
          (WASI calls such as the clock are not counted).\n"
     );
     println!(
-        "| guest | config | request shape | status | host calls | which | fuel | memory | result |"
+        "\"lines\" are the distinct 64-byte lines of its memory the guest loads or stores \
+         during the request, \"functions\" the distinct functions it enters (a traced copy of \
+         the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
+         requests, so most of what it touches is cold in the CPU's caches.\n"
     );
-    println!("|---|---|---|---:|---:|---|---:|---:|---|");
+    println!(
+        "| guest | config | request shape | status | host calls | which | fuel | lines | functions | memory | result |"
+    );
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
             r.guest,
             r.config,
             r.shape,
@@ -128,6 +158,8 @@ fn main() -> Result<(), BoxError> {
             r.calls,
             if r.detail.is_empty() { "-" } else { &r.detail },
             group(r.fuel),
+            r.touched.lines,
+            r.touched.functions,
             r.memory / 1024,
             r.writes,
         );
@@ -147,7 +179,7 @@ fn main() -> Result<(), BoxError> {
     println!("\n## Per instance start (`_start`: config parse and validation)\n");
     println!("| guest | config | start-up fuel | module size |");
     println!("|---|---|---:|---:|");
-    for (config, guest) in &guests {
+    for (config, (guest, _)) in &guests {
         println!(
             "| cohort | {config} | {} | {} bytes |",
             group(guest.start_fuel()),
@@ -156,7 +188,7 @@ fn main() -> Result<(), BoxError> {
     }
     println!(
         "| no-op | - | {} | {} bytes |",
-        group(noop_guest.start_fuel()),
+        group(noop_guest.0.start_fuel()),
         group(noop.len() as u64)
     );
     println!(

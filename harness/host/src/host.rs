@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
+use http_wasm_lower::touch::{TOUCH_MEMORY, TouchCounts};
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, Trap, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -195,6 +196,9 @@ struct Instance {
     handle_response: TypedFunc<(i32, i32), ()>,
     start_fuel: u64,
     instantiated_memory_bytes: usize,
+    /// The touch memory of a guest traced with
+    /// `http_wasm_lower::touch::trace_touches`.
+    touched: Option<Memory>,
     served: u64,
     /// Faithful mode: the guest fault that left this instance mid-request.
     /// Traefik keeps such an instance in its pool, and every later request
@@ -245,6 +249,9 @@ pub struct Exchange {
     pub memory_bytes: usize,
     /// Host calls made during the request, per import.
     pub host_calls: HostCalls,
+    /// What the request touched, for a guest traced with
+    /// `http_wasm_lower::touch::trace_touches` (both guest calls).
+    pub touched: Option<TouchCounts>,
     /// Lines the guest logged during the request.
     pub logs: Vec<LogLine>,
     /// The instance that served it.
@@ -630,6 +637,7 @@ impl Inner {
             })?;
         store.data_mut().memory = Some(memory);
         let instantiated_memory_bytes = memory.data_size(&store);
+        let touched = instance.get_memory(&mut store, TOUCH_MEMORY);
         let handle_request = instance
             .get_typed_func::<(), i64>(&mut store, "handle_request")
             .map_err(|e| Error::Instantiate(e.to_string()))?;
@@ -661,6 +669,7 @@ impl Inner {
             handle_response,
             start_fuel,
             instantiated_memory_bytes,
+            touched,
             served: 0,
             poisoned: None,
         })
@@ -692,6 +701,9 @@ impl Inner {
             data.logs.clear();
         }
         store.set_fuel(limit).map_err(Error::host)?;
+        if let Some(touched) = instance.touched {
+            touched.data_mut(&mut *store).fill(0);
+        }
 
         let mut error = None;
         let mut aborted = false;
@@ -764,6 +776,9 @@ impl Inner {
             fuel,
             memory_bytes: instance.memory.data_size(&*store),
             host_calls: store.data().calls,
+            touched: instance
+                .touched
+                .map(|touched| TouchCounts::of(touched.data(&*store))),
             logs: std::mem::take(&mut store.data_mut().logs),
             instance: InstanceInfo {
                 id: instance.id,
@@ -824,6 +839,7 @@ impl Inner {
             fuel: 0,
             memory_bytes,
             host_calls: HostCalls::default(),
+            touched: None,
             logs: Vec::new(),
             instance,
         }

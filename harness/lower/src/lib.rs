@@ -24,6 +24,9 @@
 //! tables, elements, exports, start, data count, data, custom sections) is
 //! carried over as it is. The `name` section gets names for the helpers.
 //!
+//! Its [`touch`] module is a second pass, for measuring only: it traces
+//! which memory lines and functions a guest uses in a call.
+//!
 //! The crate depends on nothing but `std`, `wasmparser` and `wasm-encoder`,
 //! so a `build.rs` can use it as a build-dependency: the harness's lowers the
 //! guest it builds with it.
@@ -40,6 +43,8 @@
 //! assert_eq!(count_bulk_memory(&lowered)?, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+pub mod touch;
 
 use std::convert::Infallible;
 use std::fmt;

@@ -1,0 +1,294 @@
+//! Touch tracing: which of its memory's cache lines, and which of its
+//! functions, a guest uses in one call.
+//!
+//! A guest's instructions are not what it costs in Traefik alone: its
+//! instances wait in a pool while the rest of Traefik, the kernel and the
+//! other instances run, so what one request reads of its instance's memory
+//! is mostly cold in the CPU's caches. Fuel counts the instructions; this
+//! pass counts the memory they reach, deterministically.
+//!
+//! [`trace_touches`] adds a second memory, exported as [`TOUCH_MEMORY`], and
+//! before every load and store of memory 0 it sets the byte of the 64-byte
+//! line accessed (both lines when the access straddles two), and at every
+//! function's entry the byte of that function. The host clears the memory
+//! before a call and counts the set bytes after it ([`TouchCounts`]). Lines
+//! beyond [`TRACED_BYTES`] alias lower ones. The traced module is for
+//! measuring only: it runs several times slower and is never shipped.
+
+use std::convert::Infallible;
+
+use wasm_encoder::reencode::{self, Reencode};
+use wasm_encoder::{Instruction, MemArg, ValType};
+use wasmparser::{Operator, Parser, Payload, TypeRef};
+
+use crate::LowerError;
+
+/// The export name of the touch memory.
+pub const TOUCH_MEMORY: &str = "cohort_touched";
+/// Cache line size the trace counts in.
+pub const LINE_BYTES: u32 = 64;
+/// The part of memory 0 traced line by line: 16 MiB.
+pub const TRACED_BYTES: u32 = 16 << 20;
+/// Where the touch memory's per-function bytes start; the lines' bytes
+/// are below.
+pub const FUNCTIONS_AT: u32 = TRACED_BYTES / LINE_BYTES;
+const TOUCH_PAGES: u64 = (FUNCTIONS_AT as u64 >> 16) + 1;
+const LINE_MASK: i32 = (FUNCTIONS_AT - 1).cast_signed();
+const LINE_SHIFT: i32 = LINE_BYTES.trailing_zeros().cast_signed();
+
+/// What one call touched, from the touch memory's bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TouchCounts {
+    /// Distinct 64-byte lines of memory 0 loaded or stored.
+    pub lines: usize,
+    /// Distinct functions entered.
+    pub functions: usize,
+}
+
+impl TouchCounts {
+    /// Counts the set bytes of a touch memory's contents.
+    pub fn of(touched: &[u8]) -> TouchCounts {
+        let split = (FUNCTIONS_AT as usize).min(touched.len());
+        let (lines, functions) = touched.split_at(split);
+        TouchCounts {
+            lines: lines.iter().filter(|&&b| b != 0).count(),
+            functions: functions.iter().filter(|&&b| b != 0).count(),
+        }
+    }
+}
+
+/// `wasm` with every load and store of memory 0 and every function entry
+/// recorded in a second memory, exported as [`TOUCH_MEMORY`].
+pub fn trace_touches(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
+    wasmparser::Validator::new().validate_all(wasm)?;
+    let mut tracer = Tracer::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(section) => {
+                for group in section {
+                    for ty in group?.types() {
+                        let params = match &ty.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => f.params().len(),
+                            _ => 0,
+                        };
+                        tracer.type_params.push(u32::try_from(params).unwrap_or(0));
+                    }
+                }
+            }
+            Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    match import?.ty {
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => tracer.imported_funcs += 1,
+                        TypeRef::Memory(_) => tracer.memories += 1,
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(section) => {
+                for ty in section {
+                    tracer.func_types.push(ty?);
+                }
+            }
+            Payload::MemorySection(section) => tracer.memories += section.count(),
+            _ => {}
+        }
+    }
+    if tracer.memories != 1 {
+        return Err(LowerError::Unsupported(format!(
+            "touch tracing needs exactly one memory, the module has {}",
+            tracer.memories
+        )));
+    }
+    let mut module = wasm_encoder::Module::new();
+    tracer.parse_core_module(&mut module, Parser::new(0), wasm)?;
+    if !tracer.memory_added || !tracer.export_added {
+        return Err(LowerError::Unsupported(
+            "touch tracing needs a defined, exported memory".into(),
+        ));
+    }
+    let traced = module.finish();
+    wasmparser::Validator::new()
+        .validate_all(&traced)
+        .map_err(|e| LowerError::Internal(format!("the traced module does not validate: {e}")))?;
+    Ok(traced)
+}
+
+#[derive(Default)]
+struct Tracer {
+    type_params: Vec<u32>,
+    func_types: Vec<u32>,
+    imported_funcs: u32,
+    memories: u32,
+    /// The defined function being rewritten.
+    next_func: u32,
+    memory_added: bool,
+    export_added: bool,
+}
+
+/// A function's scratch locals: the address, then a value of each of
+/// [`SCRATCH_TYPES`].
+#[derive(Clone, Copy)]
+struct Scratch {
+    addr: u32,
+    first: u32,
+}
+
+const SCRATCH_TYPES: [ValType; 4] = [ValType::I32, ValType::I64, ValType::F32, ValType::F64];
+
+fn touch_at() -> MemArg {
+    MemArg {
+        offset: 0,
+        align: 0,
+        target: wasm_encoder::MemArgTarget::Memory(1),
+        ordering: None,
+    }
+}
+
+/// The access an operator makes of memory 0: its memarg, its width in
+/// bytes, and for a store the type of the stored value.
+fn access(op: &Operator<'_>) -> Option<(wasmparser::MemArg, u32, Option<ValType>)> {
+    use Operator as O;
+    let (m, width, stored) = match *op {
+        O::I32Load { memarg } | O::F32Load { memarg } => (memarg, 4, None),
+        O::I64Load { memarg } | O::F64Load { memarg } => (memarg, 8, None),
+        O::I32Load8S { memarg }
+        | O::I32Load8U { memarg }
+        | O::I64Load8S { memarg }
+        | O::I64Load8U { memarg } => (memarg, 1, None),
+        O::I32Load16S { memarg }
+        | O::I32Load16U { memarg }
+        | O::I64Load16S { memarg }
+        | O::I64Load16U { memarg } => (memarg, 2, None),
+        O::I64Load32S { memarg } | O::I64Load32U { memarg } => (memarg, 4, None),
+        O::I32Store { memarg } => (memarg, 4, Some(ValType::I32)),
+        O::I64Store { memarg } => (memarg, 8, Some(ValType::I64)),
+        O::F32Store { memarg } => (memarg, 4, Some(ValType::F32)),
+        O::F64Store { memarg } => (memarg, 8, Some(ValType::F64)),
+        O::I32Store8 { memarg } => (memarg, 1, Some(ValType::I32)),
+        O::I32Store16 { memarg } => (memarg, 2, Some(ValType::I32)),
+        O::I64Store8 { memarg } => (memarg, 1, Some(ValType::I64)),
+        O::I64Store16 { memarg } => (memarg, 2, Some(ValType::I64)),
+        O::I64Store32 { memarg } => (memarg, 4, Some(ValType::I64)),
+        _ => return None,
+    };
+    (m.target == wasmparser::MemArgTarget::Memory(0)).then_some((m, width, stored))
+}
+
+impl Tracer {
+    /// Marks the lines of `[addr + from, addr + to]`, `addr` in the scratch
+    /// local; the operand stack is left as it was.
+    fn mark(&self, f: &mut wasm_encoder::Function, scratch: Scratch, offsets: [u64; 2]) {
+        let mut last = None;
+        for offset in offsets {
+            if last == Some(offset) {
+                continue;
+            }
+            last = Some(offset);
+            let mut sink = f.instructions();
+            sink.local_get(scratch.addr);
+            if offset != 0 {
+                // Offsets are below 2^32 in a 32-bit memory; the wrapping
+                // add aliases like any address past TRACED_BYTES.
+                sink.i32_const((offset as u32).cast_signed()).i32_add();
+            }
+            sink.i32_const(LINE_SHIFT)
+                .i32_shr_u()
+                .i32_const(LINE_MASK)
+                .i32_and()
+                .i32_const(1)
+                .i32_store8(touch_at());
+        }
+    }
+}
+
+impl Reencode for Tracer {
+    type Error = Infallible;
+
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut wasm_encoder::MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_memory_section(self, memories, section)?;
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: TOUCH_PAGES,
+            maximum: Some(TOUCH_PAGES),
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        self.memory_added = true;
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_export_section(self, exports, section)?;
+        exports.export(TOUCH_MEMORY, wasm_encoder::ExportKind::Memory, 1);
+        self.export_added = true;
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        let index = self.next_func;
+        self.next_func += 1;
+        let ty = self.func_types.get(index as usize).copied().unwrap_or(0);
+        let params = self.type_params.get(ty as usize).copied().unwrap_or(0);
+        let mut locals = Vec::new();
+        let mut declared = 0u32;
+        for pair in func.get_locals_reader()? {
+            let (count, ty) = pair?;
+            declared += count;
+            locals.push((count, self.val_type(ty)?));
+        }
+        let first = params + declared;
+        let scratch = Scratch {
+            addr: first,
+            first: first + 1,
+        };
+        locals.push((1, ValType::I32));
+        for ty in SCRATCH_TYPES {
+            locals.push((1, ty));
+        }
+        let mut f = wasm_encoder::Function::new(locals);
+        f.instructions()
+            .i32_const((FUNCTIONS_AT + self.imported_funcs + index).cast_signed())
+            .i32_const(1)
+            .i32_store8(touch_at());
+        let mut reader = func.get_operators_reader()?;
+        while !reader.eof() {
+            let op = reader.read()?;
+            if let Some((memarg, width, stored)) = access(&op) {
+                let offsets = [memarg.offset, memarg.offset + u64::from(width) - 1];
+                match stored {
+                    None => {
+                        f.instruction(&Instruction::LocalTee(scratch.addr));
+                        self.mark(&mut f, scratch, offsets);
+                    }
+                    Some(ty) => {
+                        let at = SCRATCH_TYPES.iter().position(|t| *t == ty).unwrap_or(0);
+                        let value = scratch.first + u32::try_from(at).unwrap_or(0);
+                        f.instruction(&Instruction::LocalSet(value));
+                        f.instruction(&Instruction::LocalTee(scratch.addr));
+                        self.mark(&mut f, scratch, offsets);
+                        f.instruction(&Instruction::LocalGet(value));
+                    }
+                }
+            }
+            let instruction = self.instruction(op)?;
+            f.instruction(&instruction);
+        }
+        code.function(&f);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! The traced module must compute what the original does, and its touch
+//! memory must name exactly the lines and functions the call used.
+
+use wasmtime::{Engine, Instance, Module, Store};
+
+use super::{FUNCTIONS_AT, LINE_BYTES, TOUCH_MEMORY, TouchCounts, trace_touches};
+
+/// Loads, stores of every width and type, an access straddling two lines,
+/// a memarg offset, a call, and a function that never runs.
+const GUEST: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (func $sum (param $at i32) (result i64)
+    (i64.add
+      (i64.load offset=60 (local.get $at))     ;; bytes 60..67: two lines
+      (i64.extend_i32_u (i32.load8_u (i32.const 200)))))
+  (func (export "run") (result i64)
+    (i32.store (i32.const 0) (i32.const 7))
+    (i64.store (i32.const 128) (i64.const 9))
+    (f32.store (i32.const 256) (f32.const 1.5))
+    (f64.store (i32.const 320) (f64.const 2.5))
+    (i64.store32 (i32.const 384) (i64.const 3))
+    (drop (f64.load (i32.const 320)))
+    (call $sum (i32.const 0)))
+  (func (export "unused") (i32.store (i32.const 4096) (i32.const 1))))
+"#;
+
+fn run(wasm: &[u8]) -> (i64, Vec<u8>, Option<TouchCounts>) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wasm).expect("a valid module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let result = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .expect("run")
+        .call(&mut store, ())
+        .expect("runs");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let data = memory.data(&store)[..512].to_vec();
+    let touched = instance
+        .get_memory(&mut store, TOUCH_MEMORY)
+        .map(|m| TouchCounts::of(m.data(&store)));
+    (result, data, touched)
+}
+
+#[test]
+fn traced_code_computes_what_the_original_does() {
+    let wasm = wat::parse_str(GUEST).expect("wat");
+    let traced = trace_touches(&wasm).expect("traced");
+    let (result, memory, touched) = run(&wasm);
+    assert_eq!(touched, None);
+    let (traced_result, traced_memory, _) = run(&traced);
+    assert_eq!(traced_result, result);
+    assert_eq!(traced_memory, memory);
+}
+
+#[test]
+fn the_touch_memory_names_each_line_and_function_used() {
+    let traced = trace_touches(&wat::parse_str(GUEST).expect("wat")).expect("traced");
+    let engine = Engine::default();
+    let module = Module::new(&engine, &traced).expect("a valid module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let run = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .expect("run");
+    run.call(&mut store, ()).expect("runs");
+    let touch = instance
+        .get_memory(&mut store, TOUCH_MEMORY)
+        .expect("touch memory");
+    let data = touch.data(&store);
+    let lines: Vec<usize> = data[..FUNCTIONS_AT as usize]
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b != 0)
+        .map(|(line, _)| line * LINE_BYTES as usize)
+        .collect();
+    // 0 (store), 60..67 (lines 0 and 64), 128, 192 (byte 200), 256, 320, 384.
+    assert_eq!(lines, [0, 64, 128, 192, 256, 320, 384]);
+    let functions: Vec<usize> = data[FUNCTIONS_AT as usize..]
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b != 0)
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(functions, [0, 1], "$sum and run, not unused");
+    assert_eq!(
+        TouchCounts::of(data),
+        TouchCounts {
+            lines: 7,
+            functions: 2
+        }
+    );
+}
+
+#[test]
+fn a_module_without_one_defined_exported_memory_is_refused() {
+    for wat in [
+        "(module (func))",
+        r#"(module (memory 1) (memory 1))"#,
+        r#"(module (import "env" "memory" (memory 1)) (export "memory" (memory 0)))"#,
+    ] {
+        let wasm = wat::parse_str(wat).expect("wat");
+        assert!(trace_touches(&wasm).is_err(), "{wat}");
+    }
+}
