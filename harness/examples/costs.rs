@@ -13,6 +13,12 @@
 //! guest instead (bulk memory is lowered first, as the build does), to
 //! compare variants.
 //!
+//! `COSTS_DETAIL=CONFIG/SHAPE` (e.g. `testdata/browser-returning`) also
+//! lists what Cohort touched on that row: each line's address and each
+//! function, by name when the build kept its `name` section (build the
+//! plugin with `--config 'profile.wasm.strip=false'` and pass it as
+//! `COHORT_WASM`).
+//!
 //! Fuel is deterministic (one unit per wasm instruction, roughly), so this
 //! table does not depend on the machine's load; the timings of the same
 //! shapes are in `cargo bench -p cohort-harness --bench guest`.
@@ -20,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{TouchCounts, trace_touches};
+use cohort_harness::lower::touch::{Touched, data_extent, trace_touches};
 use cohort_harness::{Guest, HostOptions, Import, artifacts};
 use cohort_test_support::bench as shapes;
 
@@ -35,7 +41,10 @@ struct Row {
     detail: String,
     fuel: u64,
     memory: usize,
-    touched: TouchCounts,
+    touched: Touched,
+    /// The guest's data segments, `[start, end)`: lines below are its
+    /// shadow stack (stack first), lines above its heap.
+    data: Option<(u32, u32)>,
     writes: String,
 }
 
@@ -49,6 +58,7 @@ fn main() -> Result<(), BoxError> {
 
     // Each guest twice: as built, and traced for the memory it touches.
     let traced_cohort = trace_touches(&cohort)?;
+    let cohort_data = data_extent(&cohort)?;
     let mut guests: BTreeMap<&str, (Guest, Guest)> = BTreeMap::new();
     for config in shapes::configs() {
         let options = HostOptions::traefik().config_json(shapes::config(config));
@@ -95,6 +105,8 @@ fn main() -> Result<(), BoxError> {
                 .handle(request.clone(), &backend)?
                 .touched
                 .ok_or("the traced guest exports no touch memory")?;
+            // Only Cohort's memory is split (the others touch a line or two).
+            let data = (name == "cohort").then_some(cohort_data).flatten();
             if let Some(error) = &exchange.error {
                 return Err(format!("{name} {config}/{shape}: {error}").into());
             }
@@ -127,6 +139,7 @@ fn main() -> Result<(), BoxError> {
                 fuel: exchange.fuel,
                 memory: exchange.memory_bytes,
                 touched,
+                data,
                 writes: format!("X-Canary={cohort_header}, {set_cookies} Set-Cookie"),
             });
         }
@@ -142,15 +155,18 @@ fn main() -> Result<(), BoxError> {
         "\"lines\" are the distinct 64-byte lines of its memory the guest loads or stores \
          during the request, \"functions\" the distinct functions it enters (a traced copy of \
          the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
-         requests, so most of what it touches is cold in the CPU's caches.\n"
+         requests, so most of what it touches is cold in the CPU's caches. \
+         \"pages\" are the distinct 4 KiB pages those lines lie in (each a TLB entry); \
+         \"stack/data/heap\" splits Cohort's lines by where they lie (the shadow stack comes \
+         first in its memory; the zero-initialised statics and the heap after the data).\n"
     );
     println!(
-        "| guest | config | request shape | status | host calls | which | fuel | lines | functions | memory | result |"
+        "| guest | config | request shape | status | host calls | which | fuel | lines | pages | stack/data/heap | functions | memory | result |"
     );
-    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---|");
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
             r.guest,
             r.config,
             r.shape,
@@ -158,8 +174,10 @@ fn main() -> Result<(), BoxError> {
             r.calls,
             if r.detail.is_empty() { "-" } else { &r.detail },
             group(r.fuel),
-            r.touched.lines,
-            r.touched.functions,
+            r.touched.lines.len(),
+            r.touched.counts().pages,
+            split(&r.touched.lines, r.data),
+            r.touched.functions.len(),
             r.memory / 1024,
             r.writes,
         );
@@ -173,6 +191,31 @@ fn main() -> Result<(), BoxError> {
                 "\n**{name} does not make the host calls Cohort makes for {config}/{shape}**: \
                  Cohort {cohort}, {name} {calls}; `benches/{name}.wat` needs updating."
             );
+        }
+    }
+
+    if let Ok(detail) = std::env::var("COSTS_DETAIL") {
+        let names = function_names(&cohort)?;
+        for r in rows
+            .iter()
+            .filter(|r| r.guest == "cohort" && format!("{}/{}", r.config, r.shape) == detail)
+        {
+            println!("\n## What Cohort touched on {detail}\n");
+            let lines: Vec<String> = r
+                .touched
+                .lines
+                .iter()
+                .map(|at| format!("{at:#x}"))
+                .collect();
+            println!(
+                "lines ({}): {}\n",
+                split(&r.touched.lines, r.data),
+                lines.join(" ")
+            );
+            for f in &r.touched.functions {
+                let name = names.get(f).map_or("?", String::as_str);
+                println!("- function {f}: {name}");
+            }
         }
     }
 
@@ -227,4 +270,37 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `stack/data/heap`: how many of `lines` lie below, in and above the data
+/// segments' extent; `-` without one.
+fn split(lines: &[u32], data: Option<(u32, u32)>) -> String {
+    let Some((start, end)) = data else {
+        return "-".into();
+    };
+    let stack = lines.iter().filter(|&&at| at < start).count();
+    let heap = lines.iter().filter(|&&at| at >= end).count();
+    format!("{stack}/{}/{heap}", lines.len() - stack - heap)
+}
+
+/// Function index to name, from the module's `name` section if it has one.
+fn function_names(wasm: &[u8]) -> Result<BTreeMap<u32, String>, BoxError> {
+    let mut names = BTreeMap::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let wasmparser::Payload::CustomSection(section) = payload? else {
+            continue;
+        };
+        let wasmparser::KnownCustom::Name(reader) = section.as_known() else {
+            continue;
+        };
+        for subsection in reader {
+            if let wasmparser::Name::Function(map) = subsection? {
+                for naming in map {
+                    let naming = naming?;
+                    names.insert(naming.index, naming.name.to_owned());
+                }
+            }
+        }
+    }
+    Ok(names)
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use http_wasm_lower::touch::{TOUCH_MEMORY, TouchCounts};
+use http_wasm_lower::touch::{TOUCH_MEMORY, Touched};
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, Trap, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -251,7 +251,7 @@ pub struct Exchange {
     pub host_calls: HostCalls,
     /// What the request touched, for a guest traced with
     /// `http_wasm_lower::touch::trace_touches` (both guest calls).
-    pub touched: Option<TouchCounts>,
+    pub touched: Option<Touched>,
     /// Lines the guest logged during the request.
     pub logs: Vec<LogLine>,
     /// The instance that served it.
@@ -778,7 +778,7 @@ impl Inner {
             host_calls: store.data().calls,
             touched: instance
                 .touched
-                .map(|touched| TouchCounts::of(touched.data(&*store))),
+                .map(|touched| Touched::of(touched.data(&*store))),
             logs: std::mem::take(&mut store.data_mut().logs),
             instance: InstanceInfo {
                 id: instance.id,

@@ -36,11 +36,17 @@ const TOUCH_PAGES: u64 = (FUNCTIONS_AT as u64 >> 16) + 1;
 const LINE_MASK: i32 = (FUNCTIONS_AT - 1).cast_signed();
 const LINE_SHIFT: i32 = LINE_BYTES.trailing_zeros().cast_signed();
 
+/// The page size whose distinct count [`TouchCounts::pages`] gives: each
+/// distinct page a request reaches is a TLB entry it may miss.
+pub const PAGE_BYTES: u32 = 4096;
+
 /// What one call touched, from the touch memory's bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TouchCounts {
     /// Distinct 64-byte lines of memory 0 loaded or stored.
     pub lines: usize,
+    /// Distinct 4 KiB pages of memory 0 those lines lie in.
+    pub pages: usize,
     /// Distinct functions entered.
     pub functions: usize,
 }
@@ -48,13 +54,73 @@ pub struct TouchCounts {
 impl TouchCounts {
     /// Counts the set bytes of a touch memory's contents.
     pub fn of(touched: &[u8]) -> TouchCounts {
+        Touched::of(touched).counts()
+    }
+}
+
+/// Which lines and functions one call touched, from the touch memory's
+/// bytes: the start address of each line of memory 0, and each function's
+/// index (imports first, as in the module).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub lines: Vec<u32>,
+    pub functions: Vec<u32>,
+}
+
+impl Touched {
+    pub fn of(touched: &[u8]) -> Touched {
         let split = (FUNCTIONS_AT as usize).min(touched.len());
         let (lines, functions) = touched.split_at(split);
-        TouchCounts {
-            lines: lines.iter().filter(|&&b| b != 0).count(),
-            functions: functions.iter().filter(|&&b| b != 0).count(),
+        let set = |bytes: &[u8], scale: u32| -> Vec<u32> {
+            (0u32..)
+                .zip(bytes)
+                .filter(|&(_, &b)| b != 0)
+                .map(|(i, _)| i * scale)
+                .collect()
+        };
+        Touched {
+            lines: set(lines, LINE_BYTES),
+            functions: set(functions, 1),
         }
     }
+
+    pub fn counts(&self) -> TouchCounts {
+        let mut pages: Vec<u32> = self.lines.iter().map(|at| at / PAGE_BYTES).collect();
+        pages.dedup();
+        TouchCounts {
+            lines: self.lines.len(),
+            pages: pages.len(),
+            functions: self.functions.len(),
+        }
+    }
+}
+
+/// Where a module's active data segments lie in memory 0, `[start, end)`
+/// over all of them with constant offsets: below is the shadow stack when
+/// the linker puts it first (rustc's default for wasm32), above the heap.
+/// `None` when the module has no such segment.
+pub fn data_extent(wasm: &[u8]) -> Result<Option<(u32, u32)>, LowerError> {
+    let mut extent: Option<(u32, u32)> = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Payload::DataSection(section) = payload? else {
+            continue;
+        };
+        for data in section {
+            let data = data?;
+            let wasmparser::DataKind::Active { offset_expr, .. } = data.kind else {
+                continue;
+            };
+            let Some(Ok(Operator::I32Const { value })) =
+                offset_expr.get_operators_reader().into_iter().next()
+            else {
+                continue;
+            };
+            let start = value.cast_unsigned();
+            let end = start.saturating_add(u32::try_from(data.data.len()).unwrap_or(u32::MAX));
+            extent = Some(extent.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
+        }
+    }
+    Ok(extent)
 }
 
 /// `wasm` with every load and store of memory 0 and every function entry

@@ -3,7 +3,9 @@
 
 use wasmtime::{Engine, Instance, Module, Store};
 
-use super::{FUNCTIONS_AT, LINE_BYTES, TOUCH_MEMORY, TouchCounts, trace_touches};
+use super::{
+    FUNCTIONS_AT, LINE_BYTES, TOUCH_MEMORY, TouchCounts, Touched, data_extent, trace_touches,
+};
 
 /// Loads, stores of every width and type, an access straddling two lines,
 /// a memarg offset, a call, and a function that never runs.
@@ -88,9 +90,13 @@ fn the_touch_memory_names_each_line_and_function_used() {
         TouchCounts::of(data),
         TouchCounts {
             lines: 7,
+            pages: 1,
             functions: 2
         }
     );
+    let listed = Touched::of(data);
+    assert_eq!(listed.lines, [0, 64, 128, 192, 256, 320, 384]);
+    assert_eq!(listed.functions, [0, 1]);
 }
 
 #[test]
@@ -103,4 +109,38 @@ fn a_module_without_one_defined_exported_memory_is_refused() {
         let wasm = wat::parse_str(wat).expect("wat");
         assert!(trace_touches(&wasm).is_err(), "{wat}");
     }
+}
+
+#[test]
+fn pages_count_the_distinct_4_kib_pages_of_the_lines() {
+    let mut data = vec![0u8; FUNCTIONS_AT as usize + 4];
+    // Lines at 0, 4032 (page 0), 4096 (page 1) and 65,536 (page 16).
+    for at in [0u32, 4032, 4096, 65_536] {
+        data[(at / LINE_BYTES) as usize] = 1;
+    }
+    data[FUNCTIONS_AT as usize + 3] = 1;
+    assert_eq!(
+        TouchCounts::of(&data),
+        TouchCounts {
+            lines: 4,
+            pages: 3,
+            functions: 1
+        }
+    );
+    assert_eq!(Touched::of(&data).lines, [0, 4032, 4096, 65_536]);
+    assert_eq!(Touched::of(&data).functions, [3]);
+}
+
+#[test]
+fn the_data_extent_spans_every_active_segment() {
+    let wasm = wat::parse_str(
+        r#"(module (memory 2)
+             (data (i32.const 70000) "abc")
+             (data (i32.const 65536) "0123456789")
+             (data "passive"))"#,
+    )
+    .expect("wat");
+    assert_eq!(data_extent(&wasm).expect("parses"), Some((65_536, 70_003)));
+    let none = wat::parse_str("(module (memory 1))").expect("wat");
+    assert_eq!(data_extent(&none).expect("parses"), None);
 }
