@@ -83,6 +83,13 @@
 #       instantiates a guest per connection again; that second is reported
 #       apart ("after idle", with the extra CPU per instance) and the
 #       targets are judged on the settled run (0: measure the first second)
+#   PRICE=1             also chains of CHAIN copies of each price guest
+#       (harness/test-support/guests/price.wat: calls-returning's host calls
+#       in Cohort's four pages, then a loop, straight-line code, 40 cold
+#       lines, or 40 lines on 40 pages), and a table of what each costs per
+#       copy and per unit beside Cohort's own work and its counts (fuel,
+#       lines, pages) from the harness: the same instructions and memory
+#       priced on the machine at hand (0: leave them out; needs CHAIN ≥ 1)
 #   NOTE="..."          a line about the machine's state for the report
 #
 # Installs wrk and nginx-light with apt-get if missing, and Traefik with
@@ -102,6 +109,7 @@ PIN="${PIN:-0}"
 CHAIN="${CHAIN:-10}"
 SETTLE="${SETTLE:-1}"
 PROFILE="${PROFILE:-0}"
+PRICE="${PRICE:-1}"
 case "$SETTLE" in '' | *[!0-9]*) echo "bench-traefik: SETTLE must be a whole number of seconds" >&2; exit 2 ;; esac
 case "$CHAIN" in '' | *[!0-9]*) echo "bench-traefik: CHAIN must be a number" >&2; exit 2 ;; esac
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
@@ -124,6 +132,7 @@ COMMAND="bash scripts/bench-traefik.sh"
 [ "$CHAIN" != 10 ] && COMMAND="CHAIN=$CHAIN $COMMAND"
 [ "$SETTLE" != 1 ] && COMMAND="SETTLE=$SETTLE $COMMAND"
 [ "$PROFILE" = 1 ] && COMMAND="PROFILE=1 $COMMAND"
+[ "$PRICE" != 1 ] && COMMAND="PRICE=$PRICE $COMMAND"
 [ -n "$EXTRA_COOKIE" ] && COMMAND="EXTRA_COOKIE='…' $COMMAND"
 
 say() { printf 'bench-traefik: %s\n' "$*" >&2; }
@@ -204,6 +213,13 @@ for pair in $EXTRA_GUEST; do
     install_plugin "g${pair%%=*}" "${pair#*=}"
     GUEST_NAMES+=("${pair%%=*}")
 done
+PRICE_NAMES=()
+if [ "$PRICE" = 1 ] && [ "$CHAIN" -ge 1 ]; then
+    while IFS=$'\t' read -r name _; do
+        install_plugin "p$name" "$WORK/guests/price-$name.wasm"
+        PRICE_NAMES+=("$name")
+    done <"$WORK/guests/prices.tsv"
+fi
 
 # --- nginx -----------------------------------------------------------------------
 NGINX_PORT="$(free_port)"
@@ -275,6 +291,9 @@ EOF
     for name in "${GUEST_NAMES[@]}"; do
         echo "    g$name: {moduleName: g$name}"
     done
+    for name in "${PRICE_NAMES[@]}"; do
+        echo "    p$name: {moduleName: p$name}"
+    done
 } >"$WORK/traefik.yml"
 
 ROUTES=(plain headers noop-wasm calls-returning calls-new)
@@ -292,6 +311,9 @@ if [ "$CHAIN" -ge 1 ]; then
     done
     for name in "${GUEST_NAMES[@]}"; do
         ROUTES+=("chain-g-$name")
+    done
+    for name in "${PRICE_NAMES[@]}"; do
+        ROUTES+=("chain-price-$name")
     done
 fi
 chain_of() { # middleware -> "middleware-1, ..., middleware-CHAIN"
@@ -341,6 +363,9 @@ EOF
         for name in "${GUEST_NAMES[@]}"; do
             printf '    g%s-%s:\n      plugin:\n        g%s: {}\n' "$name" "$k" "$name"
         done
+        for name in "${PRICE_NAMES[@]}"; do
+            printf '    p%s-%s:\n      plugin:\n        p%s: {}\n' "$name" "$k" "$name"
+        done
         printf '    noop-%s:\n      plugin:\n        noop: {}\n' "$k"
         printf '    calls-returning-%s:\n      plugin:\n        callsreturning: {}\n' "$k"
         printf '    calls-new-%s:\n      plugin:\n        callsnew: {}\n' "$k"
@@ -360,6 +385,7 @@ EOF
             chain-cohort-returning) mw="$(chain_of cohort-testdata)" ;;
             chain-cohort-new) mw="$(chain_of cohort-testdata-new)" ;;
             chain-g-*) mw="$(chain_of "g${route#chain-g-}")" ;;
+            chain-price-*) mw="$(chain_of "p${route#chain-price-}")" ;;
             chain-*-returning) mw="$(chain_of "x${route#chain-}" | sed 's/-returning-/-/g')" ;;
             chain-*-new) mw="$(chain_of "x${route#chain-}")" ;;
             calls-returning | calls-new) mw="$route" ;;
@@ -529,7 +555,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- report ----------------------------------------------------------------------
 TABLE="$(
-    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
+    SCRIPTS="$ROOT/scripts" CHAIN="$CHAIN" GUESTS="$WORK/guests" python3 - "$RESULTS" "${ROUTES[@]}" <<'EOF'
 import os, statistics, sys
 sys.path.insert(0, os.environ["SCRIPTS"])
 from bench_stats import copies, extra_chain_pairs, load_runs, median_ci
@@ -656,6 +682,17 @@ print("Per round, the first route's Traefik CPU/req minus the second's; median o
       "contains 0 means this run cannot tell the two apart. Cohort − calls-only is Cohort's own "
       "work (parsing, matching, deciding); calls-only − no-op is what its host calls cost "
       "Traefik.")
+guests = os.environ.get("GUESTS", "")
+if chain and any(r.startswith("chain-price-") for r in routes):
+    from bench_stats import load_counts, load_prices, price_rows
+    print()
+    print(f"What guest work costs in this Traefik, per copy in chains of {chain} (price guests, "
+          "`harness/test-support/guests/price.wat`: calls-returning's host calls in four pages of "
+          "memory, then the work named; a unit's price is the difference over its baseline "
+          "divided by the units of work):")
+    print()
+    print(price_rows(diff, chain, load_prices(os.path.join(guests, "prices.tsv")),
+                     load_counts(os.path.join(guests, "counts.tsv")), routes))
 EOF
 )"
 IDLE_TABLE=""

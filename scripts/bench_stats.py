@@ -73,3 +73,64 @@ def load_profiles(path):
             rnd, route = os.path.basename(p["file"])[:-len(".pprof")].split("-", 1)
             profiles[(rnd, route)] = p
     return profiles
+
+
+def load_prices(path):
+    """bench_guests' prices.tsv (name, baseline, units, unit, work) as a
+    list of those tuples, units a float."""
+    prices = []
+    with open(path) as f:
+        for line in f:
+            name, baseline, units, unit, work = line.rstrip("\n").split("\t")
+            prices.append((name, baseline, float(units), unit, work))
+    return prices
+
+
+def load_counts(path):
+    """bench_guests' counts.tsv (guest, config, shape, fuel, lines, pages,
+    functions) as {(guest, config, shape): (fuel, lines, pages, functions)}."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            guest, config, shape, *numbers = line.rstrip("\n").split("\t")
+            counts[(guest, config, shape)] = tuple(int(n) for n in numbers)
+    return counts
+
+
+def per_copy(m, lo, hi, chain):
+    """A chain difference's median and interval divided by its copies."""
+    return tuple(None if v is None else v / chain for v in (m, lo, hi))
+
+
+def price_rows(diff, chain, prices, counts, routes):
+    """The markdown of what each price guest costs per copy over its
+    baseline (chain-price-NAME − chain-price-BASELINE, ÷ chain) and per unit
+    of its work, then Cohort's own work on a returning browser, per copy,
+    with what the harness counts of it (`diff(a, b)` is the per-round
+    difference of two routes' CPU/req: median, low, high)."""
+    rows = ["| price guest | its work | over | per copy | 95 % CI | per unit |",
+            "|---|---|---|---:|---:|---:|"]
+    for name, baseline, units, unit, work in prices:
+        a, b = f"chain-price-{name}", f"chain-price-{baseline}"
+        if name == baseline or a not in routes or b not in routes:
+            continue
+        m, lo, hi = per_copy(*diff(a, b), chain)
+        ci = "(under 6 rounds)" if lo is None else f"{lo:+.2f} to {hi:+.2f} µs"
+        rows.append(f"| {name} | {work} | {baseline} | {m:+.2f} µs | {ci} | "
+                    f"{m / units * 1000:+.1f} ns per {unit} |")
+    own = ("chain-cohort-returning", "chain-calls-returning")
+    cohort = counts.get(("cohort", "testdata", "browser-returning"))
+    calls = counts.get(("calls-returning", "testdata", "browser-returning"))
+    if all(r in routes for r in own) and cohort and calls:
+        m, lo, hi = per_copy(*diff(*own), chain)
+        ci = "under 6 rounds" if lo is None else f"{lo:+.2f} to {hi:+.2f} µs"
+        fuel, lines, pages, functions = cohort
+        rows.append("")
+        rows.append(
+            f"Beside them, Cohort's own work on a returning browser, ({own[0]} − {own[1]}) ÷ "
+            f"{chain}: {m:+.2f} µs a copy ({ci}). In the harness that request runs {fuel:,} "
+            f"guest instructions against calls-returning's {calls[0]:,}, and touches {lines} lines "
+            f"of its memory on {pages} pages ({functions} functions) against calls-returning's "
+            f"{calls[1]} lines; {lines - calls[1]} lines count the request's Cookie and URI, which "
+            f"the host has just written into both guests' memories.")
+    return "\n".join(rows)

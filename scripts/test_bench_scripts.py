@@ -247,6 +247,37 @@ class BenchStats(unittest.TestCase):
         self.assertEqual(runs[("1", "noop")], (9000.5, 200.0, 900.0, 110.25, 18001))
         self.assertEqual(len(runs), 2)
 
+    def test_load_prices_and_counts(self):
+        prices = stats.load_prices(self.written(
+            "base\tbase\t0\t-\tnone\nlines\tbase\t40\tline\t40 lines, one page\n"))
+        self.assertEqual(prices[1], ("lines", "base", 40.0, "line", "40 lines, one page"))
+        counts = stats.load_counts(self.written(
+            "cohort\ttestdata\tbrowser-returning\t3507\t38\t6\t16\n"))
+        self.assertEqual(counts[("cohort", "testdata", "browser-returning")], (3507, 38, 6, 16))
+
+    def test_price_rows_divide_by_the_copies_and_then_the_units(self):
+        medians = {("chain-price-lines", "chain-price-base"): (8.0, 6.0, 10.0),
+                   ("chain-price-pages", "chain-price-lines"): (7.8, None, None),
+                   ("chain-cohort-returning", "chain-calls-returning"): (13.0, 12.0, 15.0)}
+        prices = [("base", "base", 0.0, "-", "none"), ("lines", "base", 40.0, "line", "40 lines"),
+                  ("pages", "lines", 39.0, "page", "40 pages"), ("loop", "base", 3.472, "k", "loop")]
+        counts = {("cohort", "testdata", "browser-returning"): (3507, 38, 6, 16),
+                  ("calls-returning", "testdata", "browser-returning"): (24, 0, 0, 2)}
+        routes = ["chain-price-base", "chain-price-lines", "chain-price-pages",
+                  "chain-cohort-returning", "chain-calls-returning"]
+        text = stats.price_rows(lambda a, b: medians[(a, b)], 10, prices, counts, routes)
+        # 8.0 over 10 copies is 0.80 µs a copy, over 40 lines 20 ns a line.
+        self.assertIn("| lines | 40 lines | base | +0.80 µs | +0.60 to +1.00 µs | +20.0 ns per line |", text)
+        self.assertIn("| pages | 40 pages | lines | +0.78 µs | (under 6 rounds) | +20.0 ns per page |", text)
+        # No route for the loop guest: no row.
+        self.assertNotIn("| loop |", text)
+        self.assertIn("+1.30 µs a copy (+1.20 to +1.50 µs)", text)
+        self.assertIn("runs 3,507 guest instructions against calls-returning's 24", text)
+        self.assertIn("touches 38 lines of its memory on 6 pages (16 functions)", text)
+        # Without Cohort's chains there is no closing sentence.
+        text = stats.price_rows(lambda a, b: medians[(a, b)], 10, prices, counts, routes[:3])
+        self.assertNotIn("Cohort's own work", text)
+
 
 if __name__ == "__main__":
     unittest.main()

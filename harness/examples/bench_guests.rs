@@ -9,6 +9,13 @@
 //! cargo run --release -p cohort-harness --example bench_guests -- DIR [NAME=PATH ...]
 //! ```
 //!
+//! The price guests (`guests/price.wat`, [`shapes::PRICES`]) go to
+//! `DIR/price-NAME.wasm`, with `DIR/prices.tsv` saying what each prices
+//! (name, baseline, units, unit, work), and `DIR/counts.tsv` gives what
+//! Cohort and the calls-only guests do on each calls-only shape in the
+//! harness (guest, config, shape, fuel, lines, pages, functions), so that
+//! the report can set Cohort's own work against the prices.
+//!
 //! Each `NAME=PATH` (another build of the plugin, to compare) is written
 //! to `DIR/NAME.wasm` with bulk memory lowered, as the build lowers the
 //! shipped one.
@@ -19,6 +26,8 @@
 
 use std::path::PathBuf;
 
+use cohort_harness::check::CheckPolicy;
+use cohort_harness::lower::touch::{TouchCounts, trace_touches};
 use cohort_harness::{Guest, HostOptions, artifacts, check};
 use cohort_test_support::bench as shapes;
 
@@ -40,6 +49,18 @@ fn main() -> Result<(), BoxError> {
     for (name, ..) in shapes::CALLS_ONLY {
         guests.push((name.to_owned(), shapes::calls_only_wasm(name)));
     }
+    let mut prices = String::new();
+    for price in &shapes::PRICES {
+        guests.push((
+            format!("price-{}", price.name),
+            shapes::price_wasm(price.name),
+        ));
+        prices.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            price.name, price.baseline, price.units, price.unit, price.work
+        ));
+    }
+    std::fs::write(dir.join("prices.tsv"), prices)?;
     for extra in args {
         let (name, path) = extra.split_once('=').ok_or("extra guests are NAME=PATH")?;
         let wasm = cohort_harness::lower::lower_bulk_memory(&std::fs::read(path)?)?;
@@ -47,7 +68,8 @@ fn main() -> Result<(), BoxError> {
     }
     for (name, wasm) in &guests {
         let report = check::inspect(wasm)?;
-        let configured = name != "noop" && !name.starts_with("calls-");
+        let configured =
+            name != "noop" && !name.starts_with("calls-") && !name.starts_with("price-");
         let options = if configured {
             HostOptions::traefik().config_json(shapes::config("recipe"))
         } else {
@@ -58,10 +80,47 @@ fn main() -> Result<(), BoxError> {
         std::fs::write(&path, wasm)?;
         println!("{} ({} bytes)", path.display(), wasm.len());
     }
+    let mut counts = String::new();
     for (name, config, shape, _) in shapes::CALLS_ONLY {
         compare_calls(&cohort, name, config, shape)?;
+        for (guest, wasm, configured) in [
+            ("cohort", cohort.clone(), true),
+            (name, shapes::calls_only_wasm(name), false),
+        ] {
+            let c = touched(&wasm, configured.then_some(config), shape)?;
+            counts.push_str(&format!(
+                "{guest}\t{config}\t{shape}\t{}\t{}\t{}\t{}\n",
+                c.0, c.1.lines, c.1.pages, c.1.functions
+            ));
+        }
     }
+    std::fs::write(dir.join("counts.tsv"), counts)?;
     Ok(())
+}
+
+/// The fuel and the touch counts of `wasm` (configured as `config`, if
+/// any) on its second request of `shape` under `config`'s shapes.
+fn touched(wasm: &[u8], config: Option<&str>, shape: &str) -> Result<(u64, TouchCounts), BoxError> {
+    let options = |policy| {
+        let options = HostOptions::traefik().check(policy);
+        match config {
+            Some(config) => options.config_json(shapes::config(config)),
+            None => options,
+        }
+    };
+    let request = shapes::shape(config.unwrap_or("testdata"), shape);
+    let backend = shapes::ok_backend();
+    let plain = Guest::load(wasm, options(CheckPolicy::Auto))?;
+    let traced = Guest::load(&trace_touches(wasm)?, options(CheckPolicy::Off))?;
+    plain.handle(request.clone(), &backend)?;
+    let fuel = plain.handle(request.clone(), &backend)?.fuel;
+    traced.handle(request.clone(), &backend)?;
+    let counts = traced
+        .handle(request, &backend)?
+        .touched
+        .ok_or("the traced guest exports no touch memory")?
+        .counts();
+    Ok((fuel, counts))
 }
 
 /// Runs Cohort (under `config`) and calls-only guest `name` on request

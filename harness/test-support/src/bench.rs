@@ -11,6 +11,12 @@
 //! nothing else (`guests/calls-returning.wat`, `guests/calls-new.wat`). Cohort minus a
 //! calls-only guest is Cohort's own work; the calls-only guest minus the
 //! no-op guest is what those host calls cost.
+//!
+//! The price guests ([`PRICES`], `guests/price.wat`) make calls-returning's
+//! host calls in a memory of Cohort's size and then one kind of guest work
+//! each: a tight loop, straight-line code, cold memory lines, lines on
+//! pages of their own. Against their `base` they price, on the machine and
+//! in the host at hand, what Cohort's own work is made of.
 
 use http_wasm_host::{Backend, Request, Response};
 use serde_json::Value;
@@ -55,6 +61,140 @@ pub fn calls_only_for(config: &str, shape: &str) -> Option<&'static str> {
         .iter()
         .find(|(_, c, s, _)| *c == config && *s == shape)
         .map(|(name, ..)| *name)
+}
+
+/// The price guests' template (`guests/price.wat`): `;; WORK` stands where
+/// each guest's work goes, `;; DATA` where its data segments go.
+pub const PRICE_WAT: &str = include_str!("../guests/price.wat");
+
+/// Memory lines the `lines` and `pages` price guests load and store, each
+/// request.
+pub const PRICE_LINES: u32 = 40;
+
+/// Guest instructions the `loop` and `code` price guests run beyond
+/// `base`, each request (wasmtime fuel; asserted by the harness's tests).
+pub const PRICE_INSTRUCTIONS: u64 = 3_472;
+
+/// One price guest: what it does beyond `baseline`, and in what units its
+/// cost is read.
+pub struct Price {
+    pub name: &'static str,
+    pub work: &'static str,
+    /// The price guest it is compared with.
+    pub baseline: &'static str,
+    /// How many `unit`s of work it does beyond `baseline`.
+    pub units: f64,
+    pub unit: &'static str,
+}
+
+/// The price guests; `base` is the others' baseline.
+pub const PRICES: [Price; 6] = [
+    Price {
+        name: "base",
+        work: "none: calls-returning's host calls in four pages of memory",
+        baseline: "base",
+        units: 0.0,
+        unit: "-",
+    },
+    Price {
+        name: "loop",
+        work: "3,472 instructions of a 14-instruction loop, no memory",
+        baseline: "base",
+        units: PRICE_INSTRUCTIONS as f64 / 1000.0,
+        unit: "1,000 instructions",
+    },
+    Price {
+        name: "code",
+        work: "3,472 instructions of straight-line code (868 global adds)",
+        baseline: "base",
+        units: PRICE_INSTRUCTIONS as f64 / 1000.0,
+        unit: "1,000 instructions",
+    },
+    Price {
+        name: "lines",
+        work: "a load and a store on each of 40 adjacent 64-byte lines, on one page",
+        baseline: "base",
+        units: PRICE_LINES as f64,
+        unit: "line",
+    },
+    Price {
+        name: "chase",
+        work: "a load on each of 40 adjacent lines, each line's address read from the one before",
+        baseline: "base",
+        units: PRICE_LINES as f64,
+        unit: "line",
+    },
+    Price {
+        name: "pages",
+        work: "the same on 40 lines 6 KiB apart, each on a page of its own",
+        baseline: "lines",
+        units: (PRICE_LINES - 1) as f64,
+        unit: "page",
+    },
+];
+
+/// Price guest `name` ([`PRICES`]), compiled.
+pub fn price_wasm(name: &str) -> Vec<u8> {
+    // Each guest's work: WAT in place of `;; WORK`.
+    let touch = |stride: u32| {
+        format!(
+            "(loop $l
+      (local.set $x (i32.add (i32.const 16384) (i32.mul (local.get $i) (i32.const {stride}))))
+      (i32.store (local.get $x) (i32.add (i32.load (local.get $x)) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {PRICE_LINES}))))"
+        )
+    };
+    // `chase`'s list: line k holds the address of line k + 1 (the last, 0).
+    let chain: String = (0..PRICE_LINES)
+        .map(|k| {
+            let next = if k + 1 < PRICE_LINES {
+                16384 + (k + 1) * 64
+            } else {
+                0
+            };
+            format!(
+                "(data (i32.const {}) \"{}\")",
+                16384 + k * 64,
+                next.to_le_bytes()
+                    .iter()
+                    .map(|b| format!("\\{b:02x}"))
+                    .collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    let data = if name == "chase" { chain.as_str() } else { "" };
+    let work = match name {
+        "base" => String::new(),
+        "loop" => format!(
+            "(loop $l
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 31)) (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {}))))
+    (global.set $acc (local.get $x))",
+            PRICE_INSTRUCTIONS / 14
+        ),
+        "code" => (0..PRICE_INSTRUCTIONS / 4)
+            .map(|k| format!("(global.set $acc (i32.add (global.get $acc) (i32.const {k})))"))
+            .collect::<Vec<_>>()
+            .join("\n    "),
+        "lines" => touch(64),
+        // Each load waits for the one before: no two misses overlap.
+        "chase" => "(local.set $x (i32.const 16384))
+    (loop $l
+      (local.set $x (i32.load (local.get $x)))
+      (br_if $l (local.get $x)))
+    (global.set $acc (local.get $x))"
+            .to_owned(),
+        "pages" => touch(6 << 10),
+        other => panic!("no price guest {other:?}"),
+    };
+    // The markers' own lines, not their mentions in the header comment.
+    let source = PRICE_WAT
+        .replace("\n    ;; WORK\n", &format!("\n    {work}\n"))
+        .replace("\n  ;; DATA\n", &format!("\n  {data}\n"));
+    wat::parse_str(source).expect("the price guests are valid WAT")
 }
 
 /// The configurations' names ([`crate::shapes`]).

@@ -12,6 +12,7 @@ mod fuzz;
 mod host_go_examples;
 mod hostile;
 mod plugin;
+mod prices;
 mod recipe_files;
 mod serve;
 mod shipped;
