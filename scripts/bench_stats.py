@@ -131,6 +131,6 @@ def price_rows(diff, chain, prices, counts, routes):
             f"{chain}: {m:+.2f} µs a copy ({ci}). In the harness that request runs {fuel:,} "
             f"guest instructions against calls-returning's {calls[0]:,}, and touches {lines} lines "
             f"of its memory on {pages} pages ({functions} functions) against calls-returning's "
-            f"{calls[1]} lines; {lines - calls[1]} lines count the request's Cookie and URI, which "
-            f"the host has just written into both guests' memories.")
+            f"{calls[1]} lines; Cohort's lines include those holding the request's Cookie and "
+            f"URI, which the host has just written into both guests' memories.")
     return "\n".join(rows)

@@ -1,7 +1,7 @@
 ;; The price guests' template: `calls-returning.wat`'s host calls (Cohort's
 ;; for a returning browser under `testData`) in a memory of Cohort's size,
 ;; four pages, and then one kind of guest work in place of `;; WORK` (with
-;; any data it needs in place of `;; DATA`)
+;; any data or functions it needs in place of `;; DATA`)
 ;; (`harness/test-support/src/bench.rs`, `PRICES`). Each one less `base`
 ;; (the template with no work) is what that work costs a host, per request:
 ;; `scripts/bench-traefik.sh` runs them as chains, so that Cohort's own work

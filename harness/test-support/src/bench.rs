@@ -64,12 +64,17 @@ pub fn calls_only_for(config: &str, shape: &str) -> Option<&'static str> {
 }
 
 /// The price guests' template (`guests/price.wat`): `;; WORK` stands where
-/// each guest's work goes, `;; DATA` where its data segments go.
+/// each guest's work goes, `;; DATA` where its data segments and
+/// functions go.
 pub const PRICE_WAT: &str = include_str!("../guests/price.wat");
 
 /// Memory lines the `lines` and `pages` price guests load and store, each
 /// request.
 pub const PRICE_LINES: u32 = 40;
+
+/// Functions the `far` price guest calls each request, each with code of
+/// its own far from the others'.
+pub const PRICE_FUNCTIONS: u32 = 16;
 
 /// Guest instructions the `loop` and `code` price guests run beyond
 /// `base`, each request (wasmtime fuel; asserted by the harness's tests).
@@ -88,7 +93,7 @@ pub struct Price {
 }
 
 /// The price guests; `base` is the others' baseline.
-pub const PRICES: [Price; 6] = [
+pub const PRICES: [Price; 7] = [
     Price {
         name: "base",
         work: "none: calls-returning's host calls in four pages of memory",
@@ -109,6 +114,13 @@ pub const PRICES: [Price; 6] = [
         baseline: "base",
         units: PRICE_INSTRUCTIONS as f64 / 1000.0,
         unit: "1,000 instructions",
+    },
+    Price {
+        name: "far",
+        work: "16 calls, each to a function of its own, a never-called 4,000-instruction function between each two",
+        baseline: "base",
+        units: PRICE_FUNCTIONS as f64,
+        unit: "function",
     },
     Price {
         name: "lines",
@@ -164,7 +176,26 @@ pub fn price_wasm(name: &str) -> Vec<u8> {
         })
         .collect::<Vec<_>>()
         .join("\n  ");
-    let data = if name == "chase" { chain.as_str() } else { "" };
+    // `far`'s functions: each adds to the accumulator, and a function of
+    // straight-line code nobody calls stands between each two, so that
+    // each lies on code pages of its own once compiled.
+    let far: String = (0..PRICE_FUNCTIONS)
+        .map(|k| {
+            let padding = (0..1000)
+                .map(|j| format!("(global.set $acc (i32.add (global.get $acc) (i32.const {j})))"))
+                .collect::<String>();
+            format!(
+                "(func $far{k} (global.set $acc (i32.add (global.get $acc) (i32.const {k}))))
+  (func $pad{k} {padding})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    let data = match name {
+        "chase" => chain.as_str(),
+        "far" => far.as_str(),
+        _ => "",
+    };
     let work = match name {
         "base" => String::new(),
         "loop" => format!(
@@ -177,6 +208,10 @@ pub fn price_wasm(name: &str) -> Vec<u8> {
         ),
         "code" => (0..PRICE_INSTRUCTIONS / 4)
             .map(|k| format!("(global.set $acc (i32.add (global.get $acc) (i32.const {k})))"))
+            .collect::<Vec<_>>()
+            .join("\n    "),
+        "far" => (0..PRICE_FUNCTIONS)
+            .map(|k| format!("(call $far{k})"))
             .collect::<Vec<_>>()
             .join("\n    "),
         "lines" => touch(64),

@@ -8,7 +8,8 @@ use cohort_harness::check::CheckPolicy;
 use cohort_harness::lower::touch::{TouchCounts, trace_touches};
 use cohort_harness::{Guest, HostOptions};
 use cohort_test_support::bench::{
-    PRICE_INSTRUCTIONS, PRICE_LINES, PRICES, calls_only_wasm, ok_backend, price_wasm, shape,
+    PRICE_FUNCTIONS, PRICE_INSTRUCTIONS, PRICE_LINES, PRICES, calls_only_wasm, ok_backend,
+    price_wasm, shape,
 };
 
 /// What `wasm` costs on its second browser-returning request: fuel, host
@@ -35,6 +36,7 @@ fn costs(wasm: &[u8]) -> (u64, String, TouchCounts) {
 fn each_price_guest_does_exactly_the_work_it_prices() {
     let (_, calls_returning, _) = costs(&calls_only_wasm("calls-returning"));
     let (base_fuel, base_calls, base_touched) = costs(&price_wasm("base"));
+    let base_functions = base_touched.functions;
     assert_eq!(
         base_calls, calls_returning,
         "base makes calls-returning's calls"
@@ -45,6 +47,7 @@ fn each_price_guest_does_exactly_the_work_it_prices() {
         assert_eq!(calls, calls_returning, "{}: other host calls", price.name);
         let extra = fuel - base_fuel;
         let lines = touched.lines as u32;
+        let functions = touched.functions;
         match price.name {
             "base" => assert_eq!(extra, 0),
             // The loop's counter set-up and the accumulator's store are
@@ -56,6 +59,12 @@ fn each_price_guest_does_exactly_the_work_it_prices() {
                     price.name
                 );
                 assert_eq!(lines, 0, "{}: touches memory", price.name);
+            }
+            "far" => {
+                // The call, its four instructions and its end.
+                assert_eq!(extra, u64::from(PRICE_FUNCTIONS) * 6, "far");
+                assert_eq!(lines, 0, "far: touches memory");
+                assert_eq!(functions - base_functions, PRICE_FUNCTIONS as usize);
             }
             "lines" | "chase" => {
                 assert_eq!(lines, PRICE_LINES, "{}", price.name);
@@ -72,6 +81,7 @@ fn each_price_guest_does_exactly_the_work_it_prices() {
             "1,000 instructions" => f64::from(u32::try_from(extra).unwrap()) / 1000.0,
             "line" => f64::from(lines),
             "page" => f64::from(lines - 1),
+            "function" => (functions - base_functions) as f64,
             _ => 0.0,
         };
         assert!(
