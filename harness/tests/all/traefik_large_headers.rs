@@ -134,7 +134,12 @@ fn traefik_large_cookie_headers_trap_an_unlowered_guest() -> Result<()> {
     // The control for the test above: where this machine's Traefik has the
     // bulk-memory trap (the probe says), the same plugin before the build
     // lowered its bulk-memory instructions answers 500 once the Cookie
-    // header is a few KB, so the test above does detect the trap. Where it
+    // header is a few KB, so the test above does detect the trap. The
+    // request holds a stale cohort (`canary=v9`) after the filler, so that
+    // Cohort rewrites the line and copies the filler whole: a new
+    // visitor's line is extended where the host wrote it, which copies
+    // nothing large, and answered 200 at every size even where the probe
+    // traps (a Sapphire Rapids-class Xeon VM, avx512f erms fsrm). Where it
     // has not, the unlowered plugin answers 200 at every size, and the
     // proof that Cohort is safe on the other machines is CPU-independent:
     // the shipped plugin.wasm has no bulk-memory instruction
@@ -159,12 +164,12 @@ fn traefik_large_cookie_headers_trap_an_unlowered_guest() -> Result<()> {
     for size in SIZES {
         let filler = filler(size);
         let mut v = visitor(&traefik.url(), &agent);
-        let headers: Vec<(&str, &str)> = if filler.is_empty() {
-            vec![]
+        let cookie = if filler.is_empty() {
+            "canary=v9".to_owned()
         } else {
-            vec![("Cookie", filler.as_str())]
+            format!("{filler}; canary=v9")
         };
-        let response = v.get_with("/", &headers)?;
+        let response = v.get_with("/", &[("Cookie", cookie.as_str())])?;
         if response.status == 500 {
             ensure!(
                 response.body.contains("wasm error"),
