@@ -87,10 +87,10 @@ fn main() -> Result<(), BoxError> {
             ("cohort", cohort.clone(), true),
             (name, shapes::calls_only_wasm(name), false),
         ] {
-            let c = touched(&wasm, configured.then_some(config), shape)?;
+            let (fuel, touched) = touched(&wasm, configured, config, shape)?;
             counts.push_str(&format!(
-                "{guest}\t{config}\t{shape}\t{}\t{}\t{}\t{}\n",
-                c.0, c.1.lines, c.1.pages, c.1.functions
+                "{guest}\t{config}\t{shape}\t{fuel}\t{}\t{}\t{}\n",
+                touched.lines, touched.pages, touched.functions
             ));
         }
     }
@@ -98,17 +98,24 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The fuel and the touch counts of `wasm` (configured as `config`, if
-/// any) on its second request of `shape` under `config`'s shapes.
-fn touched(wasm: &[u8], config: Option<&str>, shape: &str) -> Result<(u64, TouchCounts), BoxError> {
+/// The fuel and the touch counts of `wasm` on its second request of
+/// `shape` (one of `config`'s), configured with `config` when `configured`
+/// (the calls-only guests take no configuration).
+fn touched(
+    wasm: &[u8],
+    configured: bool,
+    config: &str,
+    shape: &str,
+) -> Result<(u64, TouchCounts), BoxError> {
     let options = |policy| {
         let options = HostOptions::traefik().check(policy);
-        match config {
-            Some(config) => options.config_json(shapes::config(config)),
-            None => options,
+        if configured {
+            options.config_json(shapes::config(config))
+        } else {
+            options
         }
     };
-    let request = shapes::shape(config.unwrap_or("testdata"), shape);
+    let request = shapes::shape(config, shape);
     let backend = shapes::ok_backend();
     let plain = Guest::load(wasm, options(CheckPolicy::Auto))?;
     let traced = Guest::load(&trace_touches(wasm)?, options(CheckPolicy::Off))?;
