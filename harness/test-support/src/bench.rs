@@ -68,7 +68,7 @@ pub fn calls_only_for(config: &str, shape: &str) -> Option<&'static str> {
 /// functions go.
 pub const PRICE_WAT: &str = include_str!("../guests/price.wat");
 
-/// Memory lines the `lines` and `pages` price guests load and store, each
+/// Memory lines the `lines`, `chase` and `pages` price guests reach, each
 /// request.
 pub const PRICE_LINES: u32 = 40;
 
