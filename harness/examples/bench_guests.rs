@@ -26,8 +26,7 @@
 
 use std::path::PathBuf;
 
-use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{TouchCounts, trace_touches};
+use cohort_harness::lower::touch::TouchCounts;
 use cohort_harness::{Guest, HostOptions, artifacts, check};
 use cohort_test_support::bench as shapes;
 
@@ -107,26 +106,17 @@ fn touched(
     config: &str,
     shape: &str,
 ) -> Result<(u64, TouchCounts), BoxError> {
-    let options = |policy| {
-        let options = HostOptions::traefik().check(policy);
-        if configured {
-            options.config_json(shapes::config(config))
-        } else {
-            options
-        }
+    let options = if configured {
+        HostOptions::traefik().config_json(shapes::config(config))
+    } else {
+        HostOptions::traefik()
     };
     let request = shapes::shape(config, shape);
     let backend = shapes::ok_backend();
-    let plain = Guest::load(wasm, options(CheckPolicy::Auto))?;
-    let traced = Guest::load(&trace_touches(wasm)?, options(CheckPolicy::Off))?;
+    let plain = Guest::load(wasm, options.clone())?;
     plain.handle(request.clone(), &backend)?;
     let fuel = plain.handle(request.clone(), &backend)?.fuel;
-    traced.handle(request.clone(), &backend)?;
-    let counts = traced
-        .handle(request, &backend)?
-        .touched
-        .ok_or("the traced guest exports no touch memory")?
-        .counts();
+    let counts = shapes::touched(wasm, options, &request)?;
     Ok((fuel, counts))
 }
 

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{Touched, data_extent, trace_touches};
+use cohort_harness::lower::touch::{Touched, data_extent, function_names, trace_touches};
 use cohort_harness::{Guest, HostOptions, Import, artifacts};
 use cohort_test_support::bench as shapes;
 
@@ -281,26 +281,4 @@ fn split(lines: &[u32], data: Option<(u32, u32)>) -> String {
     let stack = lines.iter().filter(|&&at| at < start).count();
     let heap = lines.iter().filter(|&&at| at >= end).count();
     format!("{stack}/{}/{heap}", lines.len() - stack - heap)
-}
-
-/// Function index to name, from the module's `name` section if it has one.
-fn function_names(wasm: &[u8]) -> Result<BTreeMap<u32, String>, BoxError> {
-    let mut names = BTreeMap::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let wasmparser::Payload::CustomSection(section) = payload? else {
-            continue;
-        };
-        let wasmparser::KnownCustom::Name(reader) = section.as_known() else {
-            continue;
-        };
-        for subsection in reader {
-            if let wasmparser::Name::Function(map) = subsection? {
-                for naming in map {
-                    let naming = naming?;
-                    names.insert(naming.index, naming.name.to_owned());
-                }
-            }
-        }
-    }
-    Ok(names)
 }

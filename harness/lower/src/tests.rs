@@ -378,21 +378,6 @@ fn custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
     bail!("no custom section {name:?}")
 }
 
-fn function_names(wasm: &[u8]) -> Result<Vec<(u32, String)>> {
-    let data = custom_section(wasm, "name")?;
-    let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(&data, 0));
-    let mut names = Vec::new();
-    for subsection in reader {
-        if let wasmparser::Name::Function(map) = subsection? {
-            for naming in map {
-                let naming = naming?;
-                names.push((naming.index, naming.name.to_owned()));
-            }
-        }
-    }
-    Ok(names)
-}
-
 #[test]
 fn module_with_a_name_section_keeps_it() -> Result<()> {
     let wasm = wat::parse_str(NAMED)?;
@@ -405,7 +390,9 @@ fn module_with_a_name_section_keeps_it() -> Result<()> {
         );
     }
     assert_eq!(
-        function_names(&lowered)?,
+        crate::touch::function_names(&lowered)?
+            .into_iter()
+            .collect::<Vec<_>>(),
         [
             (0, "copier".to_owned()),
             (1, "filler".to_owned()),

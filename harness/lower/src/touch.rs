@@ -15,6 +15,7 @@
 //! beyond [`TRACED_BYTES`] alias lower ones. The traced module is for
 //! measuring only: it runs several times slower and is never shipped.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use wasm_encoder::reencode::{self, Reencode};
@@ -121,6 +122,29 @@ pub fn data_extent(wasm: &[u8]) -> Result<Option<(u32, u32)>, LowerError> {
         }
     }
     Ok(extent)
+}
+
+/// Function index to name, from the module's `name` section (empty
+/// without one): the names of the functions a trace lists.
+pub fn function_names(wasm: &[u8]) -> Result<BTreeMap<u32, String>, LowerError> {
+    let mut names = BTreeMap::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Payload::CustomSection(section) = payload? else {
+            continue;
+        };
+        let wasmparser::KnownCustom::Name(reader) = section.as_known() else {
+            continue;
+        };
+        for subsection in reader {
+            if let wasmparser::Name::Function(map) = subsection? {
+                for naming in map {
+                    let naming = naming?;
+                    names.insert(naming.index, naming.name.to_owned());
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// `wasm` with every load and store of memory 0 and every function entry

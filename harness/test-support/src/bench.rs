@@ -18,7 +18,8 @@
 //! pages of their own. Against their `base` they price, on the machine and
 //! in the host at hand, what Cohort's own work is made of.
 
-use http_wasm_host::{Backend, Request, Response};
+use http_wasm_host::lower::touch::{TouchCounts, trace_touches};
+use http_wasm_host::{Backend, CheckPolicy, Guest, HostOptions, Request, Response};
 use serde_json::Value;
 
 /// The no-op guest's source (`guests/noop.wat`).
@@ -157,45 +158,6 @@ pub fn price_wasm(name: &str) -> Vec<u8> {
       (br_if $l (i32.lt_u (local.get $i) (i32.const {PRICE_LINES}))))"
         )
     };
-    // `chase`'s list: line k holds the address of line k + 1 (the last, 0).
-    let chain: String = (0..PRICE_LINES)
-        .map(|k| {
-            let next = if k + 1 < PRICE_LINES {
-                16384 + (k + 1) * 64
-            } else {
-                0
-            };
-            format!(
-                "(data (i32.const {}) \"{}\")",
-                16384 + k * 64,
-                next.to_le_bytes()
-                    .iter()
-                    .map(|b| format!("\\{b:02x}"))
-                    .collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n  ");
-    // `far`'s functions: each adds to the accumulator, and a function of
-    // straight-line code nobody calls stands between each two, so that
-    // each lies on code pages of its own once compiled.
-    let far: String = (0..PRICE_FUNCTIONS)
-        .map(|k| {
-            let padding = (0..1000)
-                .map(|j| format!("(global.set $acc (i32.add (global.get $acc) (i32.const {j})))"))
-                .collect::<String>();
-            format!(
-                "(func $far{k} (global.set $acc (i32.add (global.get $acc) (i32.const {k}))))
-  (func $pad{k} {padding})"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n  ");
-    let data = match name {
-        "chase" => chain.as_str(),
-        "far" => far.as_str(),
-        _ => "",
-    };
     let work = match name {
         "base" => String::new(),
         "loop" => format!(
@@ -225,11 +187,71 @@ pub fn price_wasm(name: &str) -> Vec<u8> {
         "pages" => touch(6 << 10),
         other => panic!("no price guest {other:?}"),
     };
+    let data = match name {
+        "chase" => chase_list(),
+        "far" => far_functions(),
+        _ => String::new(),
+    };
     // The markers' own lines, not their mentions in the header comment.
     let source = PRICE_WAT
         .replace("\n    ;; WORK\n", &format!("\n    {work}\n"))
         .replace("\n  ;; DATA\n", &format!("\n  {data}\n"));
     wat::parse_str(source).expect("the price guests are valid WAT")
+}
+
+/// `chase`'s list: line k holds the address of line k + 1 (the last, 0).
+fn chase_list() -> String {
+    (0..PRICE_LINES)
+        .map(|k| {
+            let next = if k + 1 < PRICE_LINES {
+                16384 + (k + 1) * 64
+            } else {
+                0
+            };
+            let bytes: String = next
+                .to_le_bytes()
+                .iter()
+                .map(|b| format!("\\{b:02x}"))
+                .collect();
+            format!("(data (i32.const {}) \"{bytes}\")", 16384 + k * 64)
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// `far`'s functions: each adds to the accumulator, and a function of
+/// straight-line code nobody calls stands between each two, so that each
+/// lies on code pages of its own once compiled.
+fn far_functions() -> String {
+    (0..PRICE_FUNCTIONS)
+        .map(|k| {
+            let padding: String = (0..1000)
+                .map(|j| format!("(global.set $acc (i32.add (global.get $acc) (i32.const {j})))"))
+                .collect();
+            format!(
+                "(func $far{k} (global.set $acc (i32.add (global.get $acc) (i32.const {k}))))
+  (func $pad{k} {padding})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// What `wasm` touches on its second run of `request` under `options`
+/// (`http_wasm_lower::touch`): a traced copy, loaded with the compatibility
+/// check off, since the trace's second memory is not for Traefik's wazero.
+pub fn touched(
+    wasm: &[u8],
+    options: HostOptions,
+    request: &Request,
+) -> Result<TouchCounts, Box<dyn std::error::Error>> {
+    let traced = Guest::load(&trace_touches(wasm)?, options.check(CheckPolicy::Off))?;
+    let backend = ok_backend();
+    traced.handle(request.clone(), &backend)?;
+    let touched = traced.handle(request.clone(), &backend)?.touched;
+    Ok(touched
+        .ok_or("the traced guest exports no touch memory")?
+        .counts())
 }
 
 /// The configurations' names ([`crate::shapes`]).

@@ -9,9 +9,9 @@
 //! depends on, one per write. Fuel budgets are issue #11's targets; a
 //! regression past them fails here, not in a benchmark nobody reads.
 
-use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{TouchCounts, trace_touches};
+use cohort_harness::lower::touch::TouchCounts;
 use cohort_harness::{EchoBackend, Exchange, Guest, HostOptions, Request};
+use cohort_test_support::bench;
 use serde_json::Value;
 
 use crate::cohort::{load, wasm};
@@ -278,15 +278,10 @@ fn no_instance_grows_its_memory() {
 }
 
 /// What `request`'s second run touches in a traced copy of Cohort under
-/// `config` (`http_wasm_lower::touch`).
+/// `config`.
 fn touched(config: Value, request: &Request) -> TouchCounts {
-    let traced = trace_touches(wasm()).unwrap();
-    let options = HostOptions::traefik()
-        .max_instances(1)
-        .config_json(config)
-        .check(CheckPolicy::Off);
-    let guest = Guest::load(&traced, options).unwrap();
-    warm(&guest, request).touched.unwrap().counts()
+    let options = HostOptions::traefik().max_instances(1).config_json(config);
+    bench::touched(wasm(), options, request).unwrap()
 }
 
 #[test]

@@ -4,12 +4,11 @@
 //! instructions, lines and pages each one claims. A guest whose work
 //! drifted would price the wrong thing without any benchmark noticing.
 
-use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{TouchCounts, trace_touches};
+use cohort_harness::lower::touch::TouchCounts;
 use cohort_harness::{Guest, HostOptions};
 use cohort_test_support::bench::{
     PRICE_FUNCTIONS, PRICE_INSTRUCTIONS, PRICE_LINES, PRICES, calls_only_wasm, ok_backend,
-    price_wasm, shape,
+    price_wasm, shape, touched,
 };
 
 /// What `wasm` costs on its second browser-returning request: fuel, host
@@ -21,15 +20,8 @@ fn costs(wasm: &[u8]) -> (u64, String, TouchCounts) {
     guest.handle(request.clone(), &backend).unwrap();
     let exchange = guest.handle(request.clone(), &backend).unwrap();
     assert!(exchange.error.is_none(), "{:?}", exchange.error);
-    let traced = trace_touches(wasm).unwrap();
-    let traced = Guest::load(&traced, HostOptions::traefik().check(CheckPolicy::Off)).unwrap();
-    traced.handle(request.clone(), &backend).unwrap();
-    let touched = traced.handle(request, &backend).unwrap().touched.unwrap();
-    (
-        exchange.fuel,
-        exchange.host_calls.to_string(),
-        touched.counts(),
-    )
+    let touched = touched(wasm, HostOptions::traefik(), &request).unwrap();
+    (exchange.fuel, exchange.host_calls.to_string(), touched)
 }
 
 #[test]
