@@ -85,8 +85,9 @@
 #       targets are judged on the settled run (0: measure the first second)
 #   PRICE=1             also chains of CHAIN copies of each price guest
 #       (harness/test-support/guests/price.wat: calls-returning's host calls
-#       in Cohort's four pages, then a loop, straight-line code, 40 cold
-#       lines, or 40 lines on 40 pages), and a table of what each costs per
+#       in Cohort's four pages, then a loop, straight-line code, 16
+#       far-apart functions, 40 cold lines, a dependent chain over them, or
+#       40 lines on 40 pages), and a table of what each costs per
 #       copy and per unit beside Cohort's own work and its counts (fuel,
 #       lines, pages) from the harness: the same instructions and memory
 #       priced on the machine at hand (0: leave them out; needs CHAIN ≥ 1)
