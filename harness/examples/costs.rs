@@ -153,20 +153,20 @@ fn main() -> Result<(), BoxError> {
     );
     println!(
         "\"lines\" are the distinct 64-byte lines of its memory the guest loads or stores \
-         during the request, \"functions\" the distinct functions it enters (a traced copy of \
-         the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
+         during the request, \"functions\" the distinct functions it enters and \"calls\" how \
+         many times it enters one (a traced copy of the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
          requests, so most of what it touches is cold in the CPU's caches. \
          \"pages\" are the distinct 4 KiB pages those lines lie in (each a TLB entry); \
          \"stack/data/heap\" splits Cohort's lines by where they lie (the shadow stack comes \
          first in its memory; the zero-initialised statics and the heap after the data).\n"
     );
     println!(
-        "| guest | config | request shape | status | host calls | which | fuel | lines | pages | stack/data/heap | functions | memory | result |"
+        "| guest | config | request shape | status | host calls | which | fuel | lines | pages | stack/data/heap | functions | calls | memory | result |"
     );
-    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
             r.guest,
             r.config,
             r.shape,
@@ -178,6 +178,7 @@ fn main() -> Result<(), BoxError> {
             r.touched.counts().pages,
             split(&r.touched.lines, r.data),
             r.touched.functions.len(),
+            r.touched.entries,
             r.memory / 1024,
             r.writes,
         );

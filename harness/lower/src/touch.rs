@@ -10,8 +10,11 @@
 //! [`trace_touches`] adds a second memory, exported as [`TOUCH_MEMORY`], and
 //! before every load and store of memory 0 it sets the byte of the 64-byte
 //! line accessed (both lines when the access straddles two), and at every
-//! function's entry the byte of that function. The host clears the memory
-//! before a call and counts the set bytes after it ([`TouchCounts`]). Lines
+//! function's entry the byte of that function, and counts the entry in the
+//! memory's last word (how many calls the request made: each costs Traefik's
+//! compiled code a prologue and a jump, whether or not the function is new).
+//! The host clears the memory before a call and counts the set bytes after
+//! it ([`TouchCounts`]). Lines
 //! beyond [`TRACED_BYTES`] alias lower ones. The traced module is for
 //! measuring only: it runs several times slower and is never shipped.
 
@@ -34,6 +37,9 @@ pub const TRACED_BYTES: u32 = 16 << 20;
 /// are below.
 pub const FUNCTIONS_AT: u32 = TRACED_BYTES / LINE_BYTES;
 const TOUCH_PAGES: u64 = (FUNCTIONS_AT as u64 >> 16) + 1;
+/// Where the touch memory's count of function entries lies, a
+/// little-endian `u32` in its last word; the functions' bytes end below.
+pub const ENTRIES_AT: u32 = (TOUCH_PAGES as u32) * 65_536 - 4;
 const LINE_MASK: i32 = (FUNCTIONS_AT - 1).cast_signed();
 const LINE_SHIFT: i32 = LINE_BYTES.trailing_zeros().cast_signed();
 
@@ -50,6 +56,9 @@ pub struct TouchCounts {
     pub pages: usize,
     /// Distinct functions entered.
     pub functions: usize,
+    /// Function entries, counting every call (a function called twice
+    /// counts twice).
+    pub entries: usize,
 }
 
 impl TouchCounts {
@@ -66,12 +75,21 @@ impl TouchCounts {
 pub struct Touched {
     pub lines: Vec<u32>,
     pub functions: Vec<u32>,
+    /// Function entries, every call counted.
+    pub entries: usize,
 }
 
 impl Touched {
     pub fn of(touched: &[u8]) -> Touched {
         let split = (FUNCTIONS_AT as usize).min(touched.len());
         let (lines, functions) = touched.split_at(split);
+        let (functions, entries) = match touched.get(ENTRIES_AT as usize..) {
+            Some(&[a, b, c, d]) => (
+                &functions[..functions.len() - 4],
+                u32::from_le_bytes([a, b, c, d]) as usize,
+            ),
+            _ => (functions, 0),
+        };
         let set = |bytes: &[u8], scale: u32| -> Vec<u32> {
             (0u32..)
                 .zip(bytes)
@@ -82,6 +100,7 @@ impl Touched {
         Touched {
             lines: set(lines, LINE_BYTES),
             functions: set(functions, 1),
+            entries,
         }
     }
 
@@ -92,6 +111,7 @@ impl Touched {
             lines: self.lines.len(),
             pages: pages.len(),
             functions: self.functions.len(),
+            entries: self.entries,
         }
     }
 }
@@ -189,6 +209,13 @@ pub fn trace_touches(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
             tracer.memories
         )));
     }
+    let functions = tracer.imported_funcs as usize + tracer.func_types.len();
+    if functions > (ENTRIES_AT - FUNCTIONS_AT) as usize {
+        return Err(LowerError::Unsupported(format!(
+            "touch tracing takes at most {} functions, the module has {functions}",
+            ENTRIES_AT - FUNCTIONS_AT
+        )));
+    }
     let mut module = wasm_encoder::Module::new();
     tracer.parse_core_module(&mut module, Parser::new(0), wasm)?;
     if !tracer.memory_added || !tracer.export_added {
@@ -224,6 +251,14 @@ struct Scratch {
 }
 
 const SCRATCH_TYPES: [ValType; 4] = [ValType::I32, ValType::I64, ValType::F32, ValType::F64];
+
+/// The touch memory's entry count, a word.
+fn touch_word() -> MemArg {
+    MemArg {
+        align: 2,
+        ..touch_at()
+    }
+}
 
 fn touch_at() -> MemArg {
     MemArg {
@@ -351,7 +386,13 @@ impl Reencode for Tracer {
         f.instructions()
             .i32_const((FUNCTIONS_AT + self.imported_funcs + index).cast_signed())
             .i32_const(1)
-            .i32_store8(touch_at());
+            .i32_store8(touch_at())
+            .i32_const(ENTRIES_AT.cast_signed())
+            .i32_const(ENTRIES_AT.cast_signed())
+            .i32_load(touch_word())
+            .i32_const(1)
+            .i32_add()
+            .i32_store(touch_word());
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
             let op = reader.read()?;

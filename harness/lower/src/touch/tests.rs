@@ -4,11 +4,12 @@
 use wasmtime::{Engine, Instance, Module, Store};
 
 use super::{
-    FUNCTIONS_AT, LINE_BYTES, TOUCH_MEMORY, TouchCounts, Touched, data_extent, trace_touches,
+    ENTRIES_AT, FUNCTIONS_AT, LINE_BYTES, TOUCH_MEMORY, TouchCounts, Touched, data_extent,
+    trace_touches,
 };
 
 /// Loads, stores of every width and type, an access straddling two lines,
-/// a memarg offset, a call, and a function that never runs.
+/// a memarg offset, a function called twice, and one that never runs.
 const GUEST: &str = r#"
 (module
   (memory (export "memory") 1)
@@ -23,7 +24,7 @@ const GUEST: &str = r#"
     (f64.store (i32.const 320) (f64.const 2.5))
     (i64.store32 (i32.const 384) (i64.const 3))
     (drop (f64.load (i32.const 320)))
-    (call $sum (i32.const 0)))
+    (i64.add (call $sum (i32.const 0)) (call $sum (i32.const 0))))
   (func (export "unused") (i32.store (i32.const 4096) (i32.const 1))))
 "#;
 
@@ -79,7 +80,7 @@ fn the_touch_memory_names_each_line_and_function_used() {
         .collect();
     // 0 (store), 60..67 (lines 0 and 64), 128, 192 (byte 200), 256, 320, 384.
     assert_eq!(lines, [0, 64, 128, 192, 256, 320, 384]);
-    let functions: Vec<usize> = data[FUNCTIONS_AT as usize..]
+    let functions: Vec<usize> = data[FUNCTIONS_AT as usize..ENTRIES_AT as usize]
         .iter()
         .enumerate()
         .filter(|(_, b)| **b != 0)
@@ -91,12 +92,14 @@ fn the_touch_memory_names_each_line_and_function_used() {
         TouchCounts {
             lines: 7,
             pages: 1,
-            functions: 2
+            functions: 2,
+            entries: 3
         }
     );
     let listed = Touched::of(data);
     assert_eq!(listed.lines, [0, 64, 128, 192, 256, 320, 384]);
     assert_eq!(listed.functions, [0, 1]);
+    assert_eq!(listed.entries, 3, "run, and $sum twice");
 }
 
 #[test]
@@ -124,7 +127,8 @@ fn pages_count_the_distinct_4_kib_pages_of_the_lines() {
         TouchCounts {
             lines: 4,
             pages: 3,
-            functions: 1
+            functions: 1,
+            entries: 0
         }
     );
     assert_eq!(Touched::of(&data).lines, [0, 4032, 4096, 65_536]);
