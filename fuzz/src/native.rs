@@ -1,6 +1,7 @@
 //! Running a [`FuzzRequest`] through the native decision core, and the
 //! checks the `decision` and `wasm_request` targets make on it.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use cohort::bucket::IdGenerator;
@@ -114,9 +115,9 @@ impl RequestView for View<'_> {
 
 /// Decides `request` with a generator and clock fixed by `tick`.
 pub fn decide_fixed(config: &Config, request: &FuzzRequest, tick: u8) -> (Decision, Calls) {
-    let mut ids = IdGenerator::new(&[tick]);
+    let ids = RefCell::new(IdGenerator::new(&[tick]));
     let mut view = View::new(request);
-    let decision = decide(config, &mut view, &mut ids, || u128::from(tick));
+    let decision = decide(config, &mut view, &ids, || u128::from(tick));
     (decision, view.calls)
 }
 

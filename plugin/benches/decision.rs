@@ -30,6 +30,7 @@
 //!
 //! Each host read is modelled as an owned copy, as the guest gets it.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 
 use cohort::bucket::IdGenerator;
@@ -93,7 +94,7 @@ fn bench_decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for (config_name, shape, request) in shapes::shapes::<Native>() {
         let config = config(config_name);
-        let mut ids = IdGenerator::new(b"boot");
+        let ids = RefCell::new(IdGenerator::new(b"boot"));
         group.bench_with_input(
             BenchmarkId::new(config_name, shape),
             &request,
@@ -101,9 +102,7 @@ fn bench_decide(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || request.clone(),
                     |request| {
-                        black_box(decide(&config, request, &mut ids, || {
-                            1_700_000_000_000_000_000
-                        }))
+                        black_box(decide(&config, request, &ids, || 1_700_000_000_000_000_000))
                     },
                     BatchSize::SmallInput,
                 );

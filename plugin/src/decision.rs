@@ -24,6 +24,7 @@
 //! override configured costs one header read. [`Decision::writes`] is
 //! every write that follows, so the adapter only performs them.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use crate::bucket::{self, AssignmentHash, Candidate, Draw, IdGenerator};
@@ -283,11 +284,13 @@ impl Outcome {
 }
 
 /// Decides the cohort of one request: the first rule that applies, in the
-/// precedence of the module's documentation.
+/// precedence of the module's documentation. `ids` is borrowed only to
+/// generate a visitor id or draw: a returning visitor's request leaves it
+/// alone (and its line of the instance's memory cold).
 pub fn decide<R: RequestView>(
     config: &Config,
     request: &mut R,
-    ids: &mut IdGenerator,
+    ids: &RefCell<IdGenerator>,
     now_nanos: impl FnOnce() -> u128,
 ) -> Decision {
     let request = &mut Reads {
@@ -422,7 +425,7 @@ fn bucketed<R: RequestView, B: AsRef<[u8]>>(
     config: &Config,
     request: &mut Reads<'_, R>,
     cookies: &Cookies<'_, B>,
-    ids: &mut IdGenerator,
+    ids: &RefCell<IdGenerator>,
     now_nanos: impl FnOnce() -> u128,
 ) -> Outcome {
     let (variant, key, visitor_set_cookie) =
@@ -484,7 +487,7 @@ fn bucket_new_visitor<R: RequestView, L: AsRef<[u8]>>(
     config: &Config,
     request: &mut Reads<'_, R>,
     lines: &[L],
-    ids: &mut IdGenerator,
+    ids: &RefCell<IdGenerator>,
     now_nanos: impl FnOnce() -> u128,
 ) -> (usize, KeyUsed, Option<Vec<u8>>) {
     if let Some((key, used)) = stable_key(config, request, lines) {
@@ -492,7 +495,8 @@ fn bucket_new_visitor<R: RequestView, L: AsRef<[u8]>>(
     }
     let Some(visitor_cookie) = &config.visitor_cookie else {
         // Nobody will read a key back: no hashing, no cookie.
-        let variant = bucket::pick(ids.next_draw(), active(config)).unwrap_or(config.default);
+        let variant =
+            bucket::pick(ids.borrow_mut().next_draw(), active(config)).unwrap_or(config.default);
         return (variant, KeyUsed::OneOff, None);
     };
     // The start of each Cookie line, not all of it: the id's inputs only
@@ -505,7 +509,7 @@ fn bucket_new_visitor<R: RequestView, L: AsRef<[u8]>>(
             &line[..line.len().min(ID_COOKIE_BYTES)]
         })
         .collect();
-    let id = ids.next_id(now_nanos(), &data);
+    let id = ids.borrow_mut().next_id(now_nanos(), &data);
     let set_cookie = cookie::set_cookie(visitor_cookie, id.as_bytes(), &config.cookie_suffix);
     (
         bucket_of(config, id.as_bytes()),

@@ -21,14 +21,21 @@ mod adapter {
     const LOG_WARN: i32 = 1;
     const LOG_ERROR: i32 = 2;
 
+    /// `repr(C)`, the configuration's hot fields first ([`Config`]): a
+    /// returning visitor's request reads two lines of it. Aligned to 512
+    /// bytes, more than its size, so that it never straddles two 4 KiB
+    /// pages (each a TLB entry a cold request may miss).
+    #[repr(C, align(512))]
     struct Cohort {
+        /// Its `log_decisions` is also whether the host logs debug, asked once.
         config: Config,
-        ids: RefCell<IdGenerator>,
-        /// `logDecisions` and the host's debug level, asked once.
-        debug: bool,
         /// Which responses to look at for Traefik's own weighted sticky cookie.
         sticky_watch: RefCell<Budget>,
+        ids: RefCell<IdGenerator>,
     }
+
+    // Grown past its alignment, it could straddle a page again.
+    const _: () = assert!(std::mem::size_of::<Cohort>() <= 512);
 
     use crate::host_reads::{self, HostBytes};
 
@@ -59,15 +66,42 @@ mod adapter {
             .map_or(0, |d| d.as_nanos())
     }
 
-    impl Guest for Cohort {
+    thread_local! {
+        /// The instance's one `Cohort`, among the statics rather than on the
+        /// heap: a request then reads it from the page that holds the read
+        /// pool and http-wasm-guest's handler, not from one of its own.
+        static COHORT: std::cell::OnceCell<Cohort> = const { std::cell::OnceCell::new() };
+    }
+
+    /// What http-wasm-guest holds: a handle on [`COHORT`].
+    struct Registered;
+
+    impl Guest for Registered {
+        fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
+            COHORT.with(|cohort| match cohort.get() {
+                Some(cohort) => cohort.handle_request(request, response),
+                None => (true, 0),
+            })
+        }
+        fn handle_response(
+            &self,
+            context: i32,
+            request: &Request,
+            response: &Response,
+            error: bool,
+        ) {
+            COHORT.with(|cohort| {
+                if let Some(cohort) = cohort.get() {
+                    cohort.handle_response(context, request, response, error);
+                }
+            });
+        }
+    }
+
+    impl Cohort {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
             let config = &self.config;
-            let decision = decide(
-                config,
-                &mut HostRequest,
-                &mut self.ids.borrow_mut(),
-                now_nanos,
-            );
+            let decision = decide(config, &mut HostRequest, &self.ids, now_nanos);
             let writes = decision.writes(config);
             if let Some(cookie) = writes.request_cookie {
                 request.header.set(b"Cookie", cookie);
@@ -87,7 +121,7 @@ mod adapter {
             if let Some((header, value)) = &writes.debug_header {
                 response.header.set(header.as_bytes(), value.as_bytes());
             }
-            if self.debug {
+            if config.log_decisions {
                 log::write(LOG_DEBUG, decision.describe(config).as_bytes());
             }
             // The variant, for handle_response to check Traefik honoured its
@@ -119,7 +153,7 @@ mod adapter {
     }
 
     pub fn start() {
-        let config = match Config::from_json(&admin::config()) {
+        let mut config = match Config::from_json(&admin::config()) {
             Ok(config) => config,
             Err(e) => {
                 // Fail loudly at load: Traefik logs the guest's error and
@@ -132,13 +166,18 @@ mod adapter {
         };
         host_reads::prewarm();
         let boot = now_nanos().to_be_bytes();
-        let debug = config.log_decisions && log::enabled(LOG_DEBUG);
-        register(Cohort {
+        // A host that drops debug lines gets no decision log, and no
+        // request pays for reporting its reason ([`Config::reports_reason`]).
+        config.log_decisions = config.log_decisions && log::enabled(LOG_DEBUG);
+        let cohort = Cohort {
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
-            debug,
             sticky_watch: RefCell::new(Budget::default()),
+        };
+        COHORT.with(|slot| {
+            let _ = slot.set(cohort);
         });
+        register(Registered);
     }
 }
 

@@ -2,6 +2,7 @@ use super::*;
 use crate::config::Config;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 
 /// An in-memory request that counts what the decision reads.
 #[derive(Default, Clone)]
@@ -84,8 +85,8 @@ fn canary_with_ids(percent: u32) -> Config {
 }
 
 fn run(config: &Config, request: &mut FakeRequest) -> Decision {
-    let mut ids = IdGenerator::new(b"boot");
-    decide(config, request, &mut ids, || 1_700_000_000_000_000_000)
+    let ids = RefCell::new(IdGenerator::new(b"boot"));
+    decide(config, request, &ids, || 1_700_000_000_000_000_000)
 }
 
 /// `n` new visitors (no cookie) under `config`, through one generator that
@@ -96,7 +97,7 @@ fn run(config: &Config, request: &mut FakeRequest) -> Decision {
 /// [`run`] starts a fresh generator each time, so without keys it makes the
 /// same one-off draw on every call: a loop of `run` is one trial repeated.
 fn newcomers(config: &Config, n: usize) -> (Vec<usize>, Vec<Reason>) {
-    let mut ids = IdGenerator::new(b"newcomers");
+    let ids = RefCell::new(IdGenerator::new(b"newcomers"));
     let mut keyed = config.clone();
     keyed.keys = vec![KeySource::Header("X-Id".into())];
     let mut with_ids = config.clone();
@@ -110,7 +111,7 @@ fn newcomers(config: &Config, n: usize) -> (Vec<usize>, Vec<Reason>) {
             (&with_ids, KeyUsed::NewVisitorId),
         ] {
             let mut req = FakeRequest::get("/").header("X-Id", format!("user-{i}"));
-            let d = decide(c, &mut req, &mut ids, || i as u128);
+            let d = decide(c, &mut req, &ids, || i as u128);
             assert_eq!(d.key, want);
             counts[d.variant] += 1;
             reasons.push(d.reason);
@@ -354,9 +355,9 @@ fn configured_keys_are_used_in_order_and_agree_across_replicas() {
     assert_eq!(d.variant, bucket_of(&c, b"alice"));
     assert_eq!(d.visitor_set_cookie, None);
     // Another replica: other boot entropy, same answer.
-    let mut ids = IdGenerator::new(b"another replica");
+    let ids = RefCell::new(IdGenerator::new(b"another replica"));
     let mut b = FakeRequest::get("/").header("X-User-Id", "alice");
-    assert_eq!(decide(&c, &mut b, &mut ids, || 42).variant, d.variant);
+    assert_eq!(decide(&c, &mut b, &ids, || 42).variant, d.variant);
 
     let d = run(&c, &mut FakeRequest::get("/").cookie("session=zzz"));
     assert_eq!(d.key, KeyUsed::Configured(1));
@@ -375,14 +376,14 @@ fn generated_ids_differ_between_instances_and_never_repeat() {
     // Two instances booted at different instants, fed identical requests at
     // identical clock readings (the worst case once booted).
     let c = canary_with_ids(50);
-    let mut ids_a = IdGenerator::new(b"boot 1");
-    let mut ids_b = IdGenerator::new(b"boot 2");
+    let ids_a = RefCell::new(IdGenerator::new(b"boot 1"));
+    let ids_b = RefCell::new(IdGenerator::new(b"boot 2"));
     let mut cohorts = [0usize; 2];
     let mut seen = std::collections::HashSet::new();
     for _ in 0..400u32 {
         let now = 1_700_000_000_000_000_000;
-        let da = decide(&c, &mut FakeRequest::get("/"), &mut ids_a, || now);
-        let db = decide(&c, &mut FakeRequest::get("/"), &mut ids_b, || now);
+        let da = decide(&c, &mut FakeRequest::get("/"), &ids_a, || now);
+        let db = decide(&c, &mut FakeRequest::get("/"), &ids_b, || now);
         for d in [da, db] {
             cohorts[d.variant] += 1;
             assert!(seen.insert(d.visitor_set_cookie.expect("new id")));
@@ -594,11 +595,11 @@ fn variants_without_a_child_drop_forged_sticky_pairs() {
 
 /// Visitors with cohort cookies and visitor ids, moved through a ramp.
 fn population(c: &Config, n: usize) -> Vec<(usize, String)> {
-    let mut ids = IdGenerator::new(b"pop");
+    let ids = RefCell::new(IdGenerator::new(b"pop"));
     (0..n)
         .map(|i| {
             let mut req = FakeRequest::get("/").from(&format!("10.0.{}.{}:1", i / 250, i % 250));
-            let d = decide(c, &mut req, &mut ids, || i as u128);
+            let d = decide(c, &mut req, &ids, || i as u128);
             (d.variant, visitor_pair(&d))
         })
         .collect()
