@@ -12,6 +12,7 @@ use crate::bucket::{self, AssignmentHash, FULL_WEIGHT, StickyHash};
 use crate::cookie::{self, Attributes, SameSite};
 use crate::net::Cidr;
 use crate::pattern::Pattern;
+use crate::scan::same_bytes;
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,7 +323,7 @@ impl Config {
     pub fn variant_named(&self, value: &[u8]) -> Option<usize> {
         self.variants
             .iter()
-            .position(|v| v.name.as_bytes() == value)
+            .position(|v| same_bytes(v.name.as_bytes(), value))
     }
 }
 

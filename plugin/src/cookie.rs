@@ -5,7 +5,7 @@
 //! send non-UTF-8 and control bytes, and other cookies must pass through
 //! byte for byte.
 
-use crate::scan::find_byte;
+use crate::scan::{find_byte, same_bytes};
 
 /// One `name=value` pair of a `Cookie` header, read as Go's `net/http` (and
 /// so Traefik) reads it: the pair and the name are trimmed of whitespace,
@@ -118,7 +118,10 @@ fn named<'a>(raw: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     if raw.first() != name.first() {
         return None;
     }
-    let after = raw.strip_prefix(name)?;
+    let after = raw
+        .split_at_checked(name.len())
+        .filter(|(head, _)| same_bytes(head, name))?
+        .1;
     match after.iter().position(|&b| b != b' ' && b != b'\t') {
         None => Some(&after[after.len()..]),
         Some(eq) if after[eq] == b'=' => Some(&after[eq + 1..]),
@@ -165,7 +168,7 @@ impl<'a> Lookup<'a> {
     /// True when the request carries exactly one pair of that name, with
     /// exactly this value: nothing needs rewriting.
     pub fn is_exactly(self, value: &[u8]) -> bool {
-        matches!(self, Lookup::One(v) if v == value)
+        matches!(self, Lookup::One(v) if same_bytes(v, value))
     }
 }
 

@@ -31,7 +31,7 @@ use crate::bucket::{self, AssignmentHash, Candidate, Draw, IdGenerator};
 use crate::config::{Config, KeySource, State, Stickiness};
 use crate::cookie::{self, Lookup};
 use crate::net;
-use crate::scan::find_byte;
+use crate::scan::{find_byte, same_bytes};
 
 /// The request as the decision reads it. Each call may be a host call, so
 /// the decision calls each at most once and only when it needs it.
@@ -49,9 +49,12 @@ pub trait RequestView {
 }
 
 /// The values of one header. Usually there is one (Go's HTTP/2 server joins
-/// `cookie` fields into one line too), and then no list is allocated.
+/// `cookie` fields into one line too), and then no list is allocated; a
+/// header that is absent (an override header, on most requests) has none,
+/// and dropping it costs no call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Values<B> {
+    None,
     One(B),
     List(Vec<B>),
 }
@@ -59,6 +62,7 @@ pub enum Values<B> {
 impl<B> Values<B> {
     pub fn as_slice(&self) -> &[B] {
         match self {
+            Values::None => &[],
             Values::One(value) => std::slice::from_ref(value),
             Values::List(values) => values,
         }
@@ -67,6 +71,9 @@ impl<B> Values<B> {
 
 impl<B> From<Vec<B>> for Values<B> {
     fn from(mut values: Vec<B>) -> Self {
+        if values.is_empty() {
+            return Values::None;
+        }
         if values.len() == 1
             && let Some(only) = values.pop()
         {
@@ -740,7 +747,7 @@ fn query_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
                     Some(e) => (&query[pair..e], &query[e + 1..at]),
                     None => (&query[pair..at], &query[at..at]),
                 };
-                if k == name {
+                if same_bytes(k, name) {
                     return Some(v);
                 }
                 if end != Some(&b'&') {

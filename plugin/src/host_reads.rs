@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 
 use cohort::decision::Values;
 use cohort::values::{one_value, values};
@@ -34,8 +35,17 @@ thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A value read from the host, in a buffer that returns to the pool.
-pub struct HostBytes(Vec<u8>);
+/// A value read from the host, in a buffer that returns to the pool. The
+/// buffer is `ManuallyDrop`: [`Drop`] gives it back and leaves an empty
+/// `Vec` that owns nothing, so dropping a value calls no destructor beyond
+/// its own.
+pub struct HostBytes(ManuallyDrop<Vec<u8>>);
+
+impl HostBytes {
+    fn new(buf: Vec<u8>) -> HostBytes {
+        HostBytes(ManuallyDrop::new(buf))
+    }
+}
 
 impl AsRef<[u8]> for HostBytes {
     fn as_ref(&self) -> &[u8] {
@@ -47,14 +57,13 @@ impl AsRef<[u8]> for HostBytes {
 /// Cookie line); [`give_back`] takes it back after the write.
 impl From<HostBytes> for Vec<u8> {
     fn from(mut bytes: HostBytes) -> Vec<u8> {
-        std::mem::take(&mut bytes.0)
+        std::mem::take(&mut *bytes.0)
     }
 }
 
 impl Drop for HostBytes {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.0);
-        give_back(buf);
+        give_back(std::mem::take(&mut *self.0));
     }
 }
 
@@ -161,15 +170,15 @@ pub fn header_values(name: &str) -> Values<HostBytes> {
     match count {
         0 => {
             give_back(buf);
-            Values::List(Vec::new())
+            Values::None
         }
         1 => {
             let len = one_value(&buf).len();
             buf.truncate(len);
-            Values::One(HostBytes(buf))
+            Values::One(HostBytes::new(buf))
         }
         _ => {
-            let split = values(&buf).map(|v| HostBytes(v.to_vec())).collect();
+            let split = values(&buf).map(|v| HostBytes::new(v.to_vec())).collect();
             give_back(buf);
             Values::List(split)
         }
@@ -178,7 +187,7 @@ pub fn header_values(name: &str) -> Values<HostBytes> {
 
 /// Reads a single value with one of the `(buf, buf_limit) -> len` imports.
 fn single(import: unsafe extern "C" fn(*mut u8, i32) -> i32) -> HostBytes {
-    HostBytes(
+    HostBytes::new(
         read_into(|buf, limit| {
             // SAFETY: `buf` is valid for `limit` bytes of writing (its
             // capacity) for the whole call; the host writes at most `limit`
