@@ -213,9 +213,15 @@ fn main() -> Result<(), BoxError> {
                 split(&r.touched.lines, r.data),
                 lines.join(" ")
             );
-            for f in &r.touched.functions {
-                let name = names.get(f).map_or("?", String::as_str);
-                println!("- function {f}: {name}");
+            // The traced copy charges what wasmtime does, split by function:
+            // its sum is the request's fuel above.
+            let total: u64 = r.touched.fuel.iter().map(|(_, fuel)| fuel).sum();
+            println!("fuel by function (sum {}):\n", group(total));
+            let mut fuel = r.touched.fuel.clone();
+            fuel.sort_by_key(|&(f, fuel)| (std::cmp::Reverse(fuel), f));
+            for (f, fuel) in fuel {
+                let name = names.get(&f).map_or("?", String::as_str);
+                println!("- function {f}: {} fuel, {name}", group(fuel));
             }
         }
     }

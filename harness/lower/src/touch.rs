@@ -13,6 +13,11 @@
 //! function's entry the byte of that function, and counts the entry in the
 //! memory's last word (how many calls the request made: each costs Traefik's
 //! compiled code a prologue and a jump, whether or not the function is new).
+//! It also adds up each function's fuel, as wasmtime charges it (one unit a
+//! call and one an operator, none for `nop`, `drop`, `block`, `loop`,
+//! `unreachable`, `return`, `else` and `end`), one straight run of code at a
+//! time, so that
+//! a request's fuel splits by function ([`Touched::fuel`]).
 //! The host clears the memory before a call and counts the set bytes after
 //! it ([`TouchCounts`]). Lines
 //! beyond [`TRACED_BYTES`] alias lower ones. The traced module is for
@@ -36,10 +41,20 @@ pub const TRACED_BYTES: u32 = 16 << 20;
 /// Where the touch memory's per-function bytes start; the lines' bytes
 /// are below.
 pub const FUNCTIONS_AT: u32 = TRACED_BYTES / LINE_BYTES;
-const TOUCH_PAGES: u64 = (FUNCTIONS_AT as u64 >> 16) + 1;
 /// Where the touch memory's count of function entries lies, a
-/// little-endian `u32` in its last word; the functions' bytes end below.
-pub const ENTRIES_AT: u32 = (TOUCH_PAGES as u32) * 65_536 - 4;
+/// little-endian `u32`; the functions' bytes end below.
+pub const ENTRIES_AT: u32 = ((FUNCTIONS_AT >> 16) + 1) * 65_536 - 4;
+/// Where each function's fuel lies, a little-endian `u32` a function, in
+/// the touch memory's last page.
+pub const FUEL_AT: u32 = ENTRIES_AT + 4;
+const TOUCH_PAGES: u64 = (FUEL_AT as u64 >> 16) + 1;
+/// The most functions a traced module may have: one byte and one fuel
+/// word each.
+const MAX_FUNCTIONS: u32 = {
+    let bytes = ENTRIES_AT - FUNCTIONS_AT;
+    let words = 65_536 / 4;
+    if bytes < words { bytes } else { words }
+};
 const LINE_MASK: i32 = (FUNCTIONS_AT - 1).cast_signed();
 const LINE_SHIFT: i32 = LINE_BYTES.trailing_zeros().cast_signed();
 
@@ -77,18 +92,17 @@ pub struct Touched {
     pub functions: Vec<u32>,
     /// Function entries, every call counted.
     pub entries: usize,
+    /// `(function, fuel)` of every function that ran, in index order:
+    /// what each consumed of the call's fuel, its callees' apart.
+    pub fuel: Vec<(u32, u64)>,
 }
 
 impl Touched {
     pub fn of(touched: &[u8]) -> Touched {
-        let split = (FUNCTIONS_AT as usize).min(touched.len());
-        let (lines, functions) = touched.split_at(split);
-        let (functions, entries) = match touched.get(ENTRIES_AT as usize..) {
-            Some(&[a, b, c, d]) => (
-                &functions[..functions.len() - 4],
-                u32::from_le_bytes([a, b, c, d]) as usize,
-            ),
-            _ => (functions, 0),
+        let region = |from: u32, to: u32| {
+            touched
+                .get(from as usize..(to as usize).min(touched.len()))
+                .unwrap_or_default()
         };
         let set = |bytes: &[u8], scale: u32| -> Vec<u32> {
             (0u32..)
@@ -97,10 +111,17 @@ impl Touched {
                 .map(|(i, _)| i * scale)
                 .collect()
         };
+        let word = |bytes: &[u8]| u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]));
+        let fuel = region(FUEL_AT, FUEL_AT + 4 * MAX_FUNCTIONS)
+            .chunks_exact(4)
+            .zip(0u32..)
+            .filter_map(|(bytes, f)| (word(bytes) != 0).then(|| (f, u64::from(word(bytes)))))
+            .collect();
         Touched {
-            lines: set(lines, LINE_BYTES),
-            functions: set(functions, 1),
-            entries,
+            lines: set(region(0, FUNCTIONS_AT), LINE_BYTES),
+            functions: set(region(FUNCTIONS_AT, ENTRIES_AT), 1),
+            entries: word(region(ENTRIES_AT, ENTRIES_AT + 4)) as usize,
+            fuel,
         }
     }
 
@@ -210,10 +231,9 @@ pub fn trace_touches(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
         )));
     }
     let functions = tracer.imported_funcs as usize + tracer.func_types.len();
-    if functions > (ENTRIES_AT - FUNCTIONS_AT) as usize {
+    if functions > MAX_FUNCTIONS as usize {
         return Err(LowerError::Unsupported(format!(
-            "touch tracing takes at most {} functions, the module has {functions}",
-            ENTRIES_AT - FUNCTIONS_AT
+            "touch tracing takes at most {MAX_FUNCTIONS} functions, the module has {functions}"
         )));
     }
     let mut module = wasm_encoder::Module::new();
@@ -267,6 +287,52 @@ fn touch_at() -> MemArg {
         target: wasm_encoder::MemArgTarget::Memory(1),
         ordering: None,
     }
+}
+
+/// What wasmtime charges for `op` (its `fuel_cost`).
+fn fuel(op: &Operator<'_>) -> i32 {
+    use Operator as O;
+    match op {
+        O::Nop
+        | O::Drop
+        | O::Block { .. }
+        | O::Loop { .. }
+        | O::Unreachable
+        | O::Return
+        | O::Else
+        | O::End => 0,
+        _ => 1,
+    }
+}
+
+/// Whether the straight run of code ends at `op`: control may leave or
+/// enter there, so the run's fuel is counted before it.
+fn ends_run(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::BrIf { .. }
+            | O::BrTable { .. }
+            | O::BrOnNull { .. }
+            | O::BrOnNonNull { .. }
+            | O::Return
+            | O::Unreachable
+            | O::Call { .. }
+            | O::CallIndirect { .. }
+            | O::CallRef { .. }
+            | O::ReturnCall { .. }
+            | O::ReturnCallIndirect { .. }
+            | O::ReturnCallRef { .. }
+            | O::Throw { .. }
+            | O::ThrowRef
+            | O::TryTable { .. }
+    )
 }
 
 /// The access an operator makes of memory 0: its memarg, its width in
@@ -393,9 +459,25 @@ impl Reencode for Tracer {
             .i32_const(1)
             .i32_add()
             .i32_store(touch_word());
+        let fuel_at = (FUEL_AT + 4 * (self.imported_funcs + index)).cast_signed();
+        // wasmtime charges a call one unit on entry, even of an empty function.
+        let mut run: i32 = 1;
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
             let op = reader.read()?;
+            run += fuel(&op);
+            if ends_run(&op) && run != 0 {
+                // The run so far, this operator included, has run by the
+                // time it does; the counter's code leaves the stack as it is.
+                f.instructions()
+                    .i32_const(fuel_at)
+                    .i32_const(fuel_at)
+                    .i32_load(touch_word())
+                    .i32_const(run)
+                    .i32_add()
+                    .i32_store(touch_word());
+                run = 0;
+            }
             if let Some((memarg, width, stored)) = access(&op) {
                 let offsets = [memarg.offset, memarg.offset + u64::from(width) - 1];
                 match stored {

@@ -148,3 +148,70 @@ fn the_data_extent_spans_every_active_segment() {
     let none = wat::parse_str("(module (memory 1))").expect("wat");
     assert_eq!(data_extent(&none).expect("parses"), None);
 }
+
+/// Loops, branches out of blocks, `if`/`else`, `br_table`, a call in a loop,
+/// `return` and `drop`: the traced fuel, split by function, must add up to
+/// what wasmtime charges the original.
+const BRANCHY: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (func $step (param $i i32) (result i32)
+    (if (result i32) (i32.and (local.get $i) (i32.const 1))
+      (then (i32.add (i32.mul (local.get $i) (i32.const 3)) (i32.const 1)))
+      (else (return (i32.shr_u (local.get $i) (i32.const 1))))))
+  (func (export "run") (result i64)
+    (local $i i32) (local $sum i32)
+    (local.set $i (i32.const 27))
+    (block $done
+      (loop $again
+        (br_if $done (i32.le_u (local.get $i) (i32.const 1)))
+        (local.set $i (call $step (local.get $i)))
+        (local.set $sum (i32.add (local.get $sum) (local.get $i)))
+        (drop (i32.const 9))
+        (nop)
+        (block $b0 (block $b1
+          (br_table $b0 $b1 (i32.and (local.get $i) (i32.const 1))))
+          (i32.store (i32.const 8) (local.get $i)))
+        (br $again)))
+    (i64.extend_i32_u (local.get $sum))))
+"#;
+
+fn fuel_of(wasm: &[u8]) -> (i64, u64, Option<Touched>) {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(&engine, wasm).expect("a valid module");
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(u64::MAX).expect("fuel");
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let before = store.get_fuel().expect("fuel");
+    let result = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .expect("run")
+        .call(&mut store, ())
+        .expect("runs");
+    let used = before - store.get_fuel().expect("fuel");
+    let touched = instance
+        .get_memory(&mut store, TOUCH_MEMORY)
+        .map(|m| Touched::of(m.data(&store)));
+    (result, used, touched)
+}
+
+#[test]
+fn traced_fuel_by_function_adds_up_to_wasmtimes_fuel() {
+    for (what, wat) in [("GUEST", GUEST), ("BRANCHY", BRANCHY)] {
+        let wasm = wat::parse_str(wat).expect("wat");
+        let (result, fuel, none) = fuel_of(&wasm);
+        assert!(none.is_none());
+        let (traced_result, _, touched) = fuel_of(&trace_touches(&wasm).expect("traced"));
+        let touched = touched.expect("a touch memory");
+        assert_eq!(traced_result, result, "{what}");
+        let split: u64 = touched.fuel.iter().map(|(_, f)| f).sum();
+        assert_eq!(split, fuel, "{what}: {:?}", touched.fuel);
+        assert_eq!(
+            touched.fuel.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+            touched.functions,
+            "{what}: every function that ran, and only those"
+        );
+    }
+}
