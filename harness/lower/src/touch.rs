@@ -115,7 +115,8 @@ impl Touched {
         let fuel = region(FUEL_AT, FUEL_AT + 4 * MAX_FUNCTIONS)
             .chunks_exact(4)
             .zip(0u32..)
-            .filter_map(|(bytes, f)| (word(bytes) != 0).then(|| (f, u64::from(word(bytes)))))
+            .map(|(bytes, f)| (f, u64::from(word(bytes))))
+            .filter(|&(_, fuel)| fuel != 0)
             .collect();
         Touched {
             lines: set(region(0, FUNCTIONS_AT), LINE_BYTES),
