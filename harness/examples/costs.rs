@@ -26,7 +26,9 @@
 use std::collections::BTreeMap;
 
 use cohort_harness::check::CheckPolicy;
-use cohort_harness::lower::touch::{Touched, data_extent, function_names, trace_touches};
+use cohort_harness::lower::touch::{
+    LINE_BYTES, Touched, data_extent, function_bodies, function_names, trace_touches,
+};
 use cohort_harness::{Guest, HostOptions, Import, artifacts};
 use cohort_test_support::bench as shapes;
 
@@ -154,19 +156,20 @@ fn main() -> Result<(), BoxError> {
     println!(
         "\"lines\" are the distinct 64-byte lines of its memory the guest loads or stores \
          during the request, \"functions\" the distinct functions it enters and \"calls\" how \
-         many times it enters one (a traced copy of the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
+         many times it enters one, \"code lines\" the 64-byte lines of its code that run \
+         (a traced copy of the guest, `http_wasm_lower::touch`): in Traefik an instance waits in a pool between \
          requests, so most of what it touches is cold in the CPU's caches. \
          \"pages\" are the distinct 4 KiB pages those lines lie in (each a TLB entry); \
          \"stack/data/heap\" splits Cohort's lines by where they lie (the shadow stack comes \
          first in its memory; the zero-initialised statics and the heap after the data).\n"
     );
     println!(
-        "| guest | config | request shape | status | host calls | which | fuel | lines | pages | stack/data/heap | functions | calls | memory | result |"
+        "| guest | config | request shape | status | host calls | which | fuel | lines | pages | stack/data/heap | functions | calls | code lines | memory | result |"
     );
-    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} KiB | {} |",
             r.guest,
             r.config,
             r.shape,
@@ -179,6 +182,7 @@ fn main() -> Result<(), BoxError> {
             split(&r.touched.lines, r.data),
             r.touched.functions.len(),
             r.touched.entries,
+            r.touched.code_lines.len(),
             r.memory / 1024,
             r.writes,
         );
@@ -197,6 +201,7 @@ fn main() -> Result<(), BoxError> {
 
     if let Ok(detail) = std::env::var("COSTS_DETAIL") {
         let names = function_names(&cohort)?;
+        let bodies = function_bodies(&cohort)?;
         for r in rows
             .iter()
             .filter(|r| r.guest == "cohort" && format!("{}/{}", r.config, r.shape) == detail)
@@ -221,7 +226,22 @@ fn main() -> Result<(), BoxError> {
             fuel.sort_by_key(|&(f, fuel)| (std::cmp::Reverse(fuel), f));
             for (f, fuel) in fuel {
                 let name = names.get(&f).map_or("?", String::as_str);
-                println!("- function {f}: {} fuel, {name}", group(fuel));
+                // The code lines that overlap this function's body.
+                let code = bodies
+                    .iter()
+                    .find(|(index, _)| *index == f)
+                    .map_or(0, |(_, body)| {
+                        let lines = r.touched.code_lines.iter();
+                        lines
+                            .filter(|&&at| {
+                                u64::from(at) < body.end && u64::from(at + LINE_BYTES) > body.start
+                            })
+                            .count()
+                    });
+                println!(
+                    "- function {f}: {} fuel, {code} code lines, {name}",
+                    group(fuel)
+                );
             }
         }
     }

@@ -47,7 +47,15 @@ pub const ENTRIES_AT: u32 = ((FUNCTIONS_AT >> 16) + 1) * 65_536 - 4;
 /// Where each function's fuel lies, a little-endian `u32` a function, in
 /// the touch memory's last page.
 pub const FUEL_AT: u32 = ENTRIES_AT + 4;
-const TOUCH_PAGES: u64 = (FUEL_AT as u64 >> 16) + 1;
+/// Where the code lines' bytes start: a byte for each 64 bytes of the
+/// module, set when a run of code that lies in them runs. The module's code
+/// is not Traefik's compiled code, but it is laid out in the same order, so
+/// the lines a request runs through stand for the instruction cache lines
+/// it needs. Modules past [`CODE_BYTES`] alias.
+pub const CODE_AT: u32 = ((FUEL_AT >> 16) + 1) * 65_536;
+/// The part of the module traced line by line: 4 MiB.
+pub const CODE_BYTES: u32 = 65_536 * LINE_BYTES;
+const TOUCH_PAGES: u64 = (CODE_AT as u64 >> 16) + 1;
 /// The most functions a traced module may have: one byte and one fuel
 /// word each.
 const MAX_FUNCTIONS: u32 = {
@@ -95,6 +103,8 @@ pub struct Touched {
     /// `(function, fuel)` of every function that ran, in index order:
     /// what each consumed of the call's fuel, its callees' apart.
     pub fuel: Vec<(u32, u64)>,
+    /// The module offset of each 64-byte line of code that ran.
+    pub code_lines: Vec<u32>,
 }
 
 impl Touched {
@@ -123,6 +133,10 @@ impl Touched {
             functions: set(region(FUNCTIONS_AT, ENTRIES_AT), 1),
             entries: word(region(ENTRIES_AT, ENTRIES_AT + 4)) as usize,
             fuel,
+            code_lines: set(
+                region(CODE_AT, CODE_AT + CODE_BYTES / LINE_BYTES),
+                LINE_BYTES,
+            ),
         }
     }
 
@@ -187,6 +201,31 @@ pub fn function_names(wasm: &[u8]) -> Result<BTreeMap<u32, String>, LowerError> 
         }
     }
     Ok(names)
+}
+
+/// Each defined function's index (imports first) and the module offsets of
+/// its body: which function a line of [`Touched::code_lines`] belongs to.
+pub fn function_bodies(wasm: &[u8]) -> Result<Vec<(u32, std::ops::Range<u64>)>, LowerError> {
+    let mut imported = 0u32;
+    let mut bodies = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    if matches!(import?.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let index = imported + u32::try_from(bodies.len()).unwrap_or(u32::MAX);
+                let range = body.range();
+                bodies.push((index, range.start as u64..range.end as u64));
+            }
+            _ => {}
+        }
+    }
+    Ok(bodies)
 }
 
 /// `wasm` with every load and store of memory 0 and every function entry
@@ -463,21 +502,35 @@ impl Reencode for Tracer {
         let fuel_at = (FUEL_AT + 4 * (self.imported_funcs + index)).cast_signed();
         // wasmtime charges a call one unit on entry, even of an empty function.
         let mut run: i32 = 1;
+        let mut run_from = None;
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
+            let at = reader.original_position();
             let op = reader.read()?;
             run += fuel(&op);
-            if ends_run(&op) && run != 0 {
+            let from = *run_from.get_or_insert(at);
+            if ends_run(&op) {
                 // The run so far, this operator included, has run by the
-                // time it does; the counter's code leaves the stack as it is.
-                f.instructions()
-                    .i32_const(fuel_at)
-                    .i32_const(fuel_at)
-                    .i32_load(touch_word())
-                    .i32_const(run)
-                    .i32_add()
-                    .i32_store(touch_word());
+                // time it does; the counters' code leaves the stack as it is.
+                if run != 0 {
+                    f.instructions()
+                        .i32_const(fuel_at)
+                        .i32_const(fuel_at)
+                        .i32_load(touch_word())
+                        .i32_const(run)
+                        .i32_add()
+                        .i32_store(touch_word());
+                }
+                let lines = CODE_BYTES / LINE_BYTES;
+                let line = |offset| u32::try_from(offset).unwrap_or(u32::MAX) / LINE_BYTES;
+                for code_line in line(from)..=line(at) {
+                    f.instructions()
+                        .i32_const((CODE_AT + code_line % lines).cast_signed())
+                        .i32_const(1)
+                        .i32_store8(touch_at());
+                }
                 run = 0;
+                run_from = None;
             }
             if let Some((memarg, width, stored)) = access(&op) {
                 let offsets = [memarg.offset, memarg.offset + u64::from(width) - 1];

@@ -215,3 +215,54 @@ fn traced_fuel_by_function_adds_up_to_wasmtimes_fuel() {
         );
     }
 }
+
+/// A function that never runs, long enough to fill whole lines of code,
+/// between two that do, one of them as long: the code lines are every line
+/// of those that ran, never one wholly inside the other.
+#[test]
+fn code_lines_are_the_lines_of_the_code_that_ran() {
+    let filler = "(drop (i32.const 1))\n".repeat(300);
+    let wat = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             (func $first (result i32) (i32.const 5))
+             (func $never (result i32) {filler} (i32.const 6))
+             (func $long (result i32) {filler} (i32.const 7))
+             (func (export "run") (result i64)
+               (i64.extend_i32_u (i32.add (call $first) (call $long)))))"#
+    );
+    let wasm = wat::parse_str(&wat).expect("wat");
+    let mut bodies = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("parses") {
+            bodies.push(body.range());
+        }
+    }
+    let [first, never, long, run] = bodies.as_slice() else {
+        panic!("four bodies: {bodies:?}");
+    };
+    let (_, _, touched) = fuel_of(&trace_touches(&wasm).expect("traced"));
+    let lines = touched.expect("a touch memory").code_lines;
+    let line = |offset: u64| u32::try_from(offset).unwrap() / LINE_BYTES * LINE_BYTES;
+    let inside = |body: &std::ops::Range<u64>| -> Vec<u64> {
+        (body.start.div_ceil(64) * 64..body.end / 64 * 64)
+            .step_by(64)
+            .collect()
+    };
+    for ran in [first, long, run] {
+        assert!(lines.contains(&line(ran.end - 1)), "{lines:?} {ran:?}");
+    }
+    assert!(inside(long).len() >= 10, "{long:?}");
+    for offset in inside(long) {
+        assert!(
+            lines.contains(&line(offset)),
+            "{offset} of {long:?} not in {lines:?}"
+        );
+    }
+    for offset in inside(never) {
+        assert!(
+            !lines.contains(&line(offset)),
+            "{offset} of {never:?} in {lines:?}"
+        );
+    }
+}
