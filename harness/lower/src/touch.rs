@@ -220,7 +220,7 @@ pub fn function_bodies(wasm: &[u8]) -> Result<Vec<(u32, std::ops::Range<u64>)>, 
             Payload::CodeSectionEntry(body) => {
                 let index = imported + u32::try_from(bodies.len()).unwrap_or(u32::MAX);
                 let range = body.range();
-                bodies.push((index, range.start as u64..range.end as u64));
+                bodies.push((index, range.start..range.end));
             }
             _ => {}
         }
