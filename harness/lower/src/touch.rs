@@ -82,6 +82,8 @@ pub struct TouchCounts {
     /// Function entries, counting every call (a function called twice
     /// counts twice).
     pub entries: usize,
+    /// Distinct 64-byte lines of the module's code that ran.
+    pub code_lines: usize,
 }
 
 impl TouchCounts {
@@ -148,6 +150,7 @@ impl Touched {
             pages: pages.len(),
             functions: self.functions.len(),
             entries: self.entries,
+            code_lines: self.code_lines.len(),
         }
     }
 }

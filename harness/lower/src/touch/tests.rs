@@ -93,7 +93,8 @@ fn the_touch_memory_names_each_line_and_function_used() {
             lines: 7,
             pages: 1,
             functions: 2,
-            entries: 3
+            entries: 3,
+            code_lines: 2
         }
     );
     let listed = Touched::of(data);
@@ -128,7 +129,8 @@ fn pages_count_the_distinct_4_kib_pages_of_the_lines() {
             lines: 4,
             pages: 3,
             functions: 1,
-            entries: 0
+            entries: 0,
+            code_lines: 0
         }
     );
     assert_eq!(Touched::of(&data).lines, [0, 4032, 4096, 65_536]);
