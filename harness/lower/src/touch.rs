@@ -38,30 +38,40 @@ pub const TOUCH_MEMORY: &str = "cohort_touched";
 pub const LINE_BYTES: u32 = 64;
 /// The part of memory 0 traced line by line: 16 MiB.
 pub const TRACED_BYTES: u32 = 16 << 20;
-/// Where the touch memory's per-function bytes start; the lines' bytes
-/// are below.
+/// A page of the touch memory.
+const PAGE: u32 = 65_536;
+/// Where the touch memory's per-function bytes start, on a page of their
+/// own; the lines' bytes are below.
 pub const FUNCTIONS_AT: u32 = TRACED_BYTES / LINE_BYTES;
 /// Where the touch memory's count of function entries lies, a
-/// little-endian `u32`; the functions' bytes end below.
-pub const ENTRIES_AT: u32 = ((FUNCTIONS_AT >> 16) + 1) * 65_536 - 4;
-/// Where each function's fuel lies, a little-endian `u32` a function, in
-/// the touch memory's last page.
-pub const FUEL_AT: u32 = ENTRIES_AT + 4;
-/// Where the code lines' bytes start: a byte for each 64 bytes of the
-/// module, set when a run of code that lies in them runs. The module's code
-/// is not Traefik's compiled code, but it is laid out in the same order, so
-/// the lines a request runs through stand for the instruction cache lines
-/// it needs. Modules past [`CODE_BYTES`] alias.
-pub const CODE_AT: u32 = ((FUEL_AT >> 16) + 1) * 65_536;
+/// little-endian `u32`, the last word of the functions' page.
+pub const ENTRIES_AT: u32 = FUNCTIONS_AT + PAGE - 4;
+/// Where each function's fuel lies, a little-endian `u32` a function, on
+/// the page after.
+pub const FUEL_AT: u32 = FUNCTIONS_AT + PAGE;
+/// The most functions a traced module may have: a fuel word each fills a
+/// page, and their bytes stay below [`ENTRIES_AT`].
+const MAX_FUNCTIONS: u32 = PAGE / 4;
+/// Where the code lines' bytes start, on the last page: a byte for each 64
+/// bytes of the module, set when a run of code that lies in them runs. The
+/// module's code is not Traefik's compiled code, but it is laid out in the
+/// same order, so the lines a request runs through stand for the
+/// instruction cache lines it needs. Modules past [`CODE_BYTES`] alias.
+pub const CODE_AT: u32 = FUEL_AT + PAGE;
 /// The part of the module traced line by line: 4 MiB.
-pub const CODE_BYTES: u32 = 65_536 * LINE_BYTES;
-const TOUCH_PAGES: u64 = (CODE_AT as u64 >> 16) + 1;
-/// The most functions a traced module may have: one byte and one fuel
-/// word each.
-const MAX_FUNCTIONS: u32 = {
-    let bytes = ENTRIES_AT - FUNCTIONS_AT;
-    let words = 65_536 / 4;
-    if bytes < words { bytes } else { words }
+pub const CODE_BYTES: u32 = PAGE * LINE_BYTES;
+/// The touch memory's size.
+const TOUCH_BYTES: u32 = CODE_AT + PAGE;
+const TOUCH_PAGES: u64 = (TOUCH_BYTES / PAGE) as u64;
+// The regions follow one another without overlap, and the memory ends
+// with the last.
+const _: () = {
+    assert!(FUNCTIONS_AT == TRACED_BYTES / LINE_BYTES);
+    assert!(FUNCTIONS_AT + MAX_FUNCTIONS <= ENTRIES_AT);
+    assert!(ENTRIES_AT + 4 == FUEL_AT);
+    assert!(FUEL_AT + 4 * MAX_FUNCTIONS == CODE_AT);
+    assert!(CODE_AT + CODE_BYTES / LINE_BYTES == TOUCH_BYTES);
+    assert!(TOUCH_BYTES.is_multiple_of(PAGE));
 };
 const LINE_MASK: i32 = (FUNCTIONS_AT - 1).cast_signed();
 const LINE_SHIFT: i32 = LINE_BYTES.trailing_zeros().cast_signed();
@@ -124,7 +134,7 @@ impl Touched {
                 .collect()
         };
         let word = |bytes: &[u8]| u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]));
-        let fuel = region(FUEL_AT, FUEL_AT + 4 * MAX_FUNCTIONS)
+        let fuel = region(FUEL_AT, CODE_AT)
             .chunks_exact(4)
             .zip(0u32..)
             .map(|(bytes, f)| (f, u64::from(word(bytes))))
@@ -133,12 +143,9 @@ impl Touched {
         Touched {
             lines: set(region(0, FUNCTIONS_AT), LINE_BYTES),
             functions: set(region(FUNCTIONS_AT, ENTRIES_AT), 1),
-            entries: word(region(ENTRIES_AT, ENTRIES_AT + 4)) as usize,
+            entries: word(region(ENTRIES_AT, FUEL_AT)) as usize,
             fuel,
-            code_lines: set(
-                region(CODE_AT, CODE_AT + CODE_BYTES / LINE_BYTES),
-                LINE_BYTES,
-            ),
+            code_lines: set(region(CODE_AT, TOUCH_BYTES), LINE_BYTES),
         }
     }
 
@@ -315,14 +322,6 @@ struct Scratch {
 
 const SCRATCH_TYPES: [ValType; 4] = [ValType::I32, ValType::I64, ValType::F32, ValType::F64];
 
-/// The touch memory's entry count, a word.
-fn touch_word() -> MemArg {
-    MemArg {
-        align: 2,
-        ..touch_at()
-    }
-}
-
 fn touch_at() -> MemArg {
     MemArg {
         offset: 0,
@@ -498,10 +497,10 @@ impl Reencode for Tracer {
             .i32_store8(touch_at())
             .i32_const(ENTRIES_AT.cast_signed())
             .i32_const(ENTRIES_AT.cast_signed())
-            .i32_load(touch_word())
+            .i32_load(touch_at())
             .i32_const(1)
             .i32_add()
-            .i32_store(touch_word());
+            .i32_store(touch_at());
         let fuel_at = (FUEL_AT + 4 * (self.imported_funcs + index)).cast_signed();
         // wasmtime charges a call one unit on entry, even of an empty function.
         let mut run: i32 = 1;
@@ -519,16 +518,16 @@ impl Reencode for Tracer {
                     f.instructions()
                         .i32_const(fuel_at)
                         .i32_const(fuel_at)
-                        .i32_load(touch_word())
+                        .i32_load(touch_at())
                         .i32_const(run)
                         .i32_add()
-                        .i32_store(touch_word());
+                        .i32_store(touch_at());
                 }
-                let lines = CODE_BYTES / LINE_BYTES;
                 let line = |offset| u32::try_from(offset).unwrap_or(u32::MAX) / LINE_BYTES;
                 for code_line in line(from)..=line(at) {
+                    // A byte a line, a page of them.
                     f.instructions()
-                        .i32_const((CODE_AT + code_line % lines).cast_signed())
+                        .i32_const((CODE_AT + code_line % PAGE).cast_signed())
                         .i32_const(1)
                         .i32_store8(touch_at());
                 }

@@ -268,3 +268,95 @@ fn code_lines_are_the_lines_of_the_code_that_ran() {
         );
     }
 }
+
+/// A function's fuel and entry land where `Touched::of` reads them, for
+/// the highest index as for the lowest.
+#[test]
+fn touched_reads_every_functions_fuel() {
+    use super::{FUEL_AT, MAX_FUNCTIONS, TOUCH_BYTES};
+    let mut data = vec![0u8; TOUCH_BYTES as usize];
+    for (f, fuel) in [(0u32, 7u32), (MAX_FUNCTIONS - 1, 9)] {
+        let at = (FUEL_AT + 4 * f) as usize;
+        data[at..at + 4].copy_from_slice(&fuel.to_le_bytes());
+    }
+    data[ENTRIES_AT as usize..ENTRIES_AT as usize + 4].copy_from_slice(&5u32.to_le_bytes());
+    let touched = Touched::of(&data);
+    assert_eq!(
+        touched.fuel,
+        [(0, 7), (u64::from(MAX_FUNCTIONS - 1) as u32, 9)]
+    );
+    assert_eq!(touched.entries, 5);
+    assert!(
+        touched.functions.is_empty(),
+        "the entry count is no function"
+    );
+}
+
+/// Functions are numbered after the imported ones, and each body's range
+/// is where its code lies.
+#[test]
+fn function_bodies_are_numbered_after_the_imports() {
+    let wasm = wat::parse_str(
+        r#"(module
+             (import "env" "f" (func))
+             (func (result i32) (i32.const 1))
+             (func (result i32) (i32.add (i32.const 2) (i32.const 3))))"#,
+    )
+    .expect("wat");
+    let bodies = super::function_bodies(&wasm).expect("parses");
+    let mut expected = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("parses") {
+            expected.push(body.range());
+        }
+    }
+    assert_eq!(bodies, [(1, expected[0].clone()), (2, expected[1].clone())]);
+    assert!(expected[0].end <= expected[1].start && expected[1].end <= wasm.len() as u64);
+}
+
+/// A module with as many functions as the touch memory has words for is
+/// traced, imports counted; one more is refused.
+#[test]
+fn a_module_with_too_many_functions_is_refused() {
+    use super::MAX_FUNCTIONS;
+    let module = |imported: u32, defined: u32| {
+        let imports = r#"(import "env" "f" (func))"#.repeat(imported as usize);
+        let functions = "(func)".repeat(defined as usize);
+        wat::parse_str(format!(
+            "(module {imports} (memory 1) (export \"memory\" (memory 0)) {functions})"
+        ))
+        .expect("wat")
+    };
+    assert!(trace_touches(&module(1, MAX_FUNCTIONS - 1)).is_ok());
+    assert!(trace_touches(&module(0, MAX_FUNCTIONS)).is_ok());
+    assert!(trace_touches(&module(1, MAX_FUNCTIONS)).is_err());
+    assert!(trace_touches(&module(0, MAX_FUNCTIONS + 1)).is_err());
+}
+
+/// Every operator of a module without branches runs: its code lines are
+/// exactly the lines from each function's first operator to its last.
+#[test]
+fn code_lines_are_exactly_the_lines_of_the_operators_that_ran() {
+    let wasm = wat::parse_str(GUEST).expect("wat");
+    let mut expected = std::collections::BTreeSet::new();
+    let mut index = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("parses") {
+            let mut reader = body.get_operators_reader().expect("operators");
+            let mut offsets = Vec::new();
+            while !reader.eof() {
+                offsets.push(reader.original_position() as u32);
+                reader.read().expect("an operator");
+            }
+            // The third function, `unused`, never runs.
+            if index < 2 {
+                let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
+                expected.extend((first / LINE_BYTES..=last / LINE_BYTES).map(|l| l * LINE_BYTES));
+            }
+            index += 1;
+        }
+    }
+    let (_, _, touched) = fuel_of(&trace_touches(&wasm).expect("traced"));
+    let lines = touched.expect("a touch memory").code_lines;
+    assert_eq!(lines, expected.into_iter().collect::<Vec<_>>());
+}
