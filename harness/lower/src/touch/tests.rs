@@ -109,6 +109,8 @@ fn a_module_without_one_defined_exported_memory_is_refused() {
         "(module (func))",
         r#"(module (memory 1) (memory 1))"#,
         r#"(module (import "env" "memory" (memory 1)) (export "memory" (memory 0)))"#,
+        r#"(module (import "env" "memory" (memory 1)) (memory (export "memory") 1))"#,
+        "(module (memory 1))",
     ] {
         let wasm = wat::parse_str(wat).expect("wat");
         assert!(trace_touches(&wasm).is_err(), "{wat}");
@@ -359,4 +361,68 @@ fn code_lines_are_exactly_the_lines_of_the_operators_that_ran() {
     let (_, _, touched) = fuel_of(&trace_touches(&wasm).expect("traced"));
     let lines = touched.expect("a touch memory").code_lines;
     assert_eq!(lines, expected.into_iter().collect::<Vec<_>>());
+}
+
+/// Every kind of load and store, each ending on the last byte of a line of
+/// its own with an untouched line after it, in a function whose parameters
+/// outlive the accesses: each line is marked and no other, and the traced
+/// code computes what the original does (its scratch locals come after the
+/// parameters and the declared locals).
+#[test]
+fn every_access_kind_marks_its_line() {
+    // (operator, width in bytes, the value a store stores)
+    let kinds = [
+        ("i32.load", 4, None),
+        ("i64.load", 8, None),
+        ("f32.load", 4, None),
+        ("f64.load", 8, None),
+        ("i32.load8_s", 1, None),
+        ("i32.load8_u", 1, None),
+        ("i32.load16_s", 2, None),
+        ("i32.load16_u", 2, None),
+        ("i64.load8_s", 1, None),
+        ("i64.load8_u", 1, None),
+        ("i64.load16_s", 2, None),
+        ("i64.load16_u", 2, None),
+        ("i64.load32_s", 4, None),
+        ("i64.load32_u", 4, None),
+        ("i32.store", 4, Some("i32.const 1")),
+        ("i64.store", 8, Some("i64.const 1")),
+        ("f32.store", 4, Some("f32.const 1")),
+        ("f64.store", 8, Some("f64.const 1")),
+        ("i32.store8", 1, Some("i32.const 1")),
+        ("i32.store16", 2, Some("i32.const 1")),
+        ("i64.store8", 1, Some("i64.const 1")),
+        ("i64.store16", 2, Some("i64.const 1")),
+        ("i64.store32", 4, Some("i64.const 1")),
+    ];
+    let mut body = String::new();
+    let mut expected = Vec::new();
+    for (i, (op, width, value)) in (0u32..).zip(kinds) {
+        let line = 2 * i * LINE_BYTES;
+        let at = format!(
+            "(i32.add (local.get $base) (i32.const {}))",
+            line + LINE_BYTES - width
+        );
+        body.push_str(&match value {
+            None => format!("(drop ({op} {at}))\n"),
+            Some(value) => format!("({op} {at} ({value}))\n"),
+        });
+        expected.push(line);
+    }
+    let wat = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             (func $accesses (param $keep i64) (param $base i32) (result i64)
+               (local $declared i32)
+               {body}
+               (i64.add (local.get $keep) (i64.extend_i32_u (local.get $base))))
+             (func (export "run") (result i64)
+               (call $accesses (i64.const 1000) (i32.const 0))))"#
+    );
+    let wasm = wat::parse_str(&wat).expect("wat");
+    let (result, _, _) = fuel_of(&wasm);
+    let (traced_result, _, touched) = fuel_of(&trace_touches(&wasm).expect("traced"));
+    assert_eq!(traced_result, result);
+    assert_eq!(touched.expect("a touch memory").lines, expected);
 }
