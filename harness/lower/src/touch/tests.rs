@@ -426,3 +426,33 @@ fn every_access_kind_marks_its_line() {
     assert_eq!(traced_result, result);
     assert_eq!(touched.expect("a touch memory").lines, expected);
 }
+
+/// Functions are counted after the imported ones, as the module numbers
+/// them: a module with an import traces its one function as function 1.
+#[test]
+fn functions_are_numbered_after_the_imports() {
+    let wasm = wat::parse_str(
+        r#"(module
+             (import "env" "f" (func $f))
+             (memory (export "memory") 1)
+             (func (export "run") (result i64) (i64.const 3)))"#,
+    )
+    .expect("wat");
+    let traced = trace_touches(&wasm).expect("traced");
+    let engine = Engine::default();
+    let module = Module::new(&engine, &traced).expect("a valid module");
+    let mut store = Store::new(&engine, ());
+    let f = wasmtime::Func::wrap(&mut store, || {});
+    let instance = Instance::new(&mut store, &module, &[f.into()]).expect("instantiates");
+    let run = instance
+        .get_typed_func::<(), i64>(&mut store, "run")
+        .expect("run");
+    assert_eq!(run.call(&mut store, ()).expect("runs"), 3);
+    let touch = instance
+        .get_memory(&mut store, TOUCH_MEMORY)
+        .expect("touch memory");
+    let touched = Touched::of(touch.data(&store));
+    assert_eq!(touched.functions, [1]);
+    assert_eq!(touched.fuel, [(1, 2)]);
+    assert!(touched.lines.is_empty());
+}
