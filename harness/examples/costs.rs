@@ -221,16 +221,10 @@ fn main() -> Result<(), BoxError> {
             // The traced copy charges what wasmtime does, split by function:
             // its sum is the request's fuel above.
             let total: u64 = r.touched.fuel.iter().map(|(_, fuel)| fuel).sum();
-            let code = &r.touched.code_lines;
-            let stretches = code
-                .iter()
-                .zip(code.iter().skip(1))
-                .filter(|&(a, b)| b - a > LINE_BYTES)
-                .count()
-                + usize::from(!code.is_empty());
             println!(
-                "{} code lines in {stretches} stretches of adjacent lines\n",
-                code.len()
+                "{} code lines in {} stretches of adjacent lines\n",
+                r.touched.code_lines.len(),
+                r.touched.code_stretches()
             );
             println!("fuel by function (sum {}):\n", group(total));
             let mut fuel = r.touched.fuel.clone();

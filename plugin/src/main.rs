@@ -67,9 +67,9 @@ mod adapter {
     }
 
     thread_local! {
-        /// The instance's one `Cohort`, among the statics rather than on the
-        /// heap: a request then reads it from the page that holds the read
-        /// pool and http-wasm-guest's handler, not from one of its own.
+        /// The instance's one `Cohort`, among the statics (beside the read
+        /// pool's and http-wasm-guest's handler) rather than on a heap page
+        /// of its own.
         static COHORT: std::cell::OnceCell<Cohort> = const { std::cell::OnceCell::new() };
     }
 
@@ -174,6 +174,7 @@ mod adapter {
             ids: RefCell::new(IdGenerator::new(&boot)),
             sticky_watch: RefCell::new(Budget::default()),
         };
+        // `_start` runs once per instance: the slot is always empty here.
         COHORT.with(|slot| {
             let _ = slot.set(cohort);
         });

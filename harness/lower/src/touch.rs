@@ -10,18 +10,18 @@
 //! [`trace_touches`] adds a second memory, exported as [`TOUCH_MEMORY`], and
 //! before every load and store of memory 0 it sets the byte of the 64-byte
 //! line accessed (both lines when the access straddles two), and at every
-//! function's entry the byte of that function, and counts the entry in the
-//! memory's last word (how many calls the request made: each costs Traefik's
-//! compiled code a prologue and a jump, whether or not the function is new).
-//! It also adds up each function's fuel, as wasmtime charges it (one unit a
-//! call and one an operator, none for `nop`, `drop`, `block`, `loop`,
-//! `unreachable`, `return`, `else` and `end`), one straight run of code at a
-//! time, so that
-//! a request's fuel splits by function ([`Touched::fuel`]).
-//! The host clears the memory before a call and counts the set bytes after
-//! it ([`TouchCounts`]). Lines
-//! beyond [`TRACED_BYTES`] alias lower ones. The traced module is for
-//! measuring only: it runs several times slower and is never shipped.
+//! function's entry the byte of that function, and counts the entry (how
+//! many calls the request made: each costs Traefik's compiled code a
+//! prologue and a jump, whether or not the function is new). At the end of
+//! each straight run of code it adds the run's fuel to its function's, as
+//! wasmtime charges it (one unit a call and one an operator, none for
+//! `nop`, `drop`, `block`, `loop`, `unreachable`, `return`, `else` and
+//! `end`), so that a request's fuel splits by function ([`Touched::fuel`]),
+//! and marks the lines of the module's code the run lies in
+//! ([`Touched::code_lines`]). The host clears the memory before a call and
+//! reads it after ([`Touched`], [`TouchCounts`]). Lines beyond
+//! [`TRACED_BYTES`] alias lower ones. The traced module is for measuring
+//! only: it runs several times slower and is never shipped.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -147,6 +147,18 @@ impl Touched {
             fuel,
             code_lines: set(region(CODE_AT, TOUCH_BYTES), LINE_BYTES),
         }
+    }
+
+    /// How many stretches of adjacent lines the code lines make: each is a
+    /// jump to code the request had not run through yet.
+    pub fn code_stretches(&self) -> usize {
+        let code = &self.code_lines;
+        let gaps = code
+            .iter()
+            .zip(code.iter().skip(1))
+            .filter(|&(a, b)| b - a > LINE_BYTES)
+            .count();
+        gaps + usize::from(!code.is_empty())
     }
 
     pub fn counts(&self) -> TouchCounts {
@@ -505,6 +517,7 @@ impl Reencode for Tracer {
         // wasmtime charges a call one unit on entry, even of an empty function.
         let mut run: i32 = 1;
         let mut run_from = None;
+        let line = |offset| u32::try_from(offset).unwrap_or(u32::MAX) / LINE_BYTES;
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
             let at = reader.original_position();
@@ -523,7 +536,6 @@ impl Reencode for Tracer {
                         .i32_add()
                         .i32_store(touch_at());
                 }
-                let line = |offset| u32::try_from(offset).unwrap_or(u32::MAX) / LINE_BYTES;
                 for code_line in line(from)..=line(at) {
                     // A byte a line, a page of them.
                     f.instructions()

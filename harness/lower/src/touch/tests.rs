@@ -456,3 +456,15 @@ fn functions_are_numbered_after_the_imports() {
     assert_eq!(touched.fuel, [(1, 2)]);
     assert!(touched.lines.is_empty());
 }
+
+#[test]
+fn code_stretches_count_runs_of_adjacent_lines() {
+    let touched = |code_lines: Vec<u32>| Touched {
+        code_lines,
+        ..Touched::default()
+    };
+    assert_eq!(touched(vec![]).code_stretches(), 0);
+    assert_eq!(touched(vec![64]).code_stretches(), 1);
+    assert_eq!(touched(vec![0, 64, 128]).code_stretches(), 1);
+    assert_eq!(touched(vec![0, 64, 192, 256, 640]).code_stretches(), 3);
+}
