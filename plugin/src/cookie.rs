@@ -172,6 +172,46 @@ impl<'a> Lookup<'a> {
     }
 }
 
+/// A [`Lookup`] in one line, as byte offsets: what a reader that has
+/// looked already hands on with the line, so it is not searched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Missing,
+    One(usize, usize),
+    Duplicate(usize, usize),
+}
+
+impl Found {
+    /// Where `lookup`'s value lies in `line`, the line it was found in.
+    pub fn of(lookup: Lookup<'_>, line: &[u8]) -> Found {
+        let span = |value: &[u8]| {
+            let start = (value.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            (start, start + value.len())
+        };
+        match lookup {
+            Lookup::Missing => Found::Missing,
+            Lookup::One(v) => {
+                let (start, end) = span(v);
+                Found::One(start, end)
+            }
+            Lookup::Duplicate(v) => {
+                let (start, end) = span(v);
+                Found::Duplicate(start, end)
+            }
+        }
+    }
+
+    /// The lookup again, in the same line; `None` if the offsets do not
+    /// fit it (another line).
+    pub fn within(self, line: &[u8]) -> Option<Lookup<'_>> {
+        Some(match self {
+            Found::Missing => Lookup::Missing,
+            Found::One(start, end) => Lookup::One(line.get(start..end)?),
+            Found::Duplicate(start, end) => Lookup::Duplicate(line.get(start..end)?),
+        })
+    }
+}
+
 /// Finds a cookie by exact (case-sensitive) name across all lines.
 pub fn lookup<'a, L: AsRef<[u8]>>(lines: &'a [L], name: &[u8]) -> Lookup<'a> {
     if !is_plain(name) {

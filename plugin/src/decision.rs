@@ -33,6 +33,8 @@ use crate::cookie::{self, Lookup};
 use crate::net;
 use crate::scan::{find_byte, same_bytes};
 
+pub mod quick;
+
 /// The request as the decision reads it. Each call may be a host call, so
 /// the decision calls each at most once and only when it needs it.
 pub trait RequestView {
@@ -41,6 +43,11 @@ pub trait RequestView {
     type Bytes: AsRef<[u8]> + Into<Vec<u8>>;
     /// All values of a header (names are case-insensitive).
     fn header_values(&mut self, name: &str) -> Values<Self::Bytes>;
+    /// The `Cookie` lines and, when this view has searched its one line
+    /// for the cohort cookie already, what it found there.
+    fn cookie_lines(&mut self) -> (Values<Self::Bytes>, Option<cookie::Found>) {
+        (self.header_values("Cookie"), None)
+    }
     fn method(&mut self) -> Self::Bytes;
     /// The request target: path and query, as the client sent it.
     fn uri(&mut self) -> Self::Bytes;
@@ -306,8 +313,12 @@ pub fn decide<R: RequestView>(
         source_addr: None,
         forced: None,
     };
-    let lines = request.header_values("Cookie");
-    let held = cookie::lookup_token(&lines, config.cookie_name.as_bytes());
+    let (lines, found) = request.request.cookie_lines();
+    let held = match (found, &lines) {
+        (Some(found), Values::One(line)) => found.within(line.as_ref()),
+        _ => None,
+    }
+    .unwrap_or_else(|| cookie::lookup_token(&lines, config.cookie_name.as_bytes()));
     let cookies = Cookies {
         lines: &lines,
         held,
@@ -726,38 +737,37 @@ fn path_of(uri: &[u8]) -> &[u8] {
 }
 
 /// `s` up to the first `byte`, or all of it.
+#[inline]
 fn until(s: &[u8], byte: u8) -> &[u8] {
     find_byte(s, byte).map_or(s, |end| &s[..end])
 }
 
-/// The raw value of the first query parameter named `name`: one pass
-/// over the query, since a query is short and a search per `&` and `=`
-/// costs more than its bytes.
-fn query_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+/// The raw value of the first query parameter named `name` (a plain
+/// parameter name: no `=`, `&` or `#`, as the configuration requires),
+/// from pair to pair: a pair is looked at only where it starts, and the
+/// next `&` is found a word at a time.
+pub(crate) fn query_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let start = find_byte(uri, b'?')? + 1;
-    let query = &uri[start..];
-    // The current pair starts at `pair`; its first `=` is at `eq`.
-    let mut pair = 0;
-    let mut eq = None;
-    for at in 0..=query.len() {
-        match query.get(at) {
-            Some(b'=') if eq.is_none() => eq = Some(at),
-            end @ (None | Some(b'&' | b'#')) => {
-                let (k, v) = match eq {
-                    Some(e) => (&query[pair..e], &query[e + 1..at]),
-                    None => (&query[pair..at], &query[at..at]),
-                };
-                if same_bytes(k, name) {
-                    return Some(v);
-                }
-                if end != Some(&b'&') {
-                    return None;
-                }
-                pair = at + 1;
-                eq = None;
+    let mut rest = until(&uri[start..], b'#');
+    // Each round drops a pair and its `&`: a bound, not a limit.
+    for _ in 0..=rest.len() {
+        let end = find_byte(rest, b'&');
+        let pair = end.map_or(rest, |e| &rest[..e]);
+        // Compared here, not by `strip_prefix`: its `memcmp` call costs
+        // more than these few bytes.
+        if let Some(after) = pair
+            .get(..name.len())
+            .filter(|key| same_bytes(key, name))
+            .and_then(|_| pair.get(name.len()..))
+        {
+            // The key ends at the pair's first `=`, which `name` never holds.
+            match after.split_first() {
+                None => return Some(after),
+                Some((b'=', value)) => return Some(value),
+                Some(_) => {}
             }
-            Some(_) => {}
         }
+        rest = &rest[end? + 1..];
     }
     None
 }

@@ -7,11 +7,12 @@ mod host_reads;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use cohort::bucket::IdGenerator;
     use cohort::decision::Values;
+    use cohort::decision::quick::{Prefetch, Quick};
     use cohort::sticky_watch::{self, Budget};
     use cohort::{Config, RequestView, decide};
     use http_wasm_guest::host::{Request, Response, admin, log};
@@ -21,14 +22,17 @@ mod adapter {
     const LOG_WARN: i32 = 1;
     const LOG_ERROR: i32 = 2;
 
-    /// `repr(C)`, the configuration's hot fields first ([`Config`]): a
-    /// returning visitor's request reads two lines of it. Aligned to 512
-    /// bytes, more than its size, so that it never straddles two 4 KiB
-    /// pages (each a TLB entry a cold request may miss).
+    /// `repr(C)`, the returning visitor's path first: its line is all such
+    /// a request reads of the configuration. Aligned to 512 bytes, more than
+    /// its size, so that it never straddles two 4 KiB pages (each a TLB
+    /// entry a cold request may miss).
     #[repr(C, align(512))]
     struct Cohort {
-        /// Its `log_decisions` is also whether the host logs debug, asked once.
-        config: Config,
+        quick: Quick<'static>,
+        /// Its `log_decisions` is also whether the host logs debug, asked
+        /// once. Leaked at start, as the whole `Cohort` is: both live as
+        /// long as the instance, and the quick path borrows its names.
+        config: &'static Config,
         /// Which responses to look at for Traefik's own weighted sticky cookie.
         sticky_watch: RefCell<Budget>,
         ids: RefCell<IdGenerator>,
@@ -67,10 +71,8 @@ mod adapter {
     }
 
     thread_local! {
-        /// The instance's one `Cohort`, among the statics (beside the read
-        /// pool's and http-wasm-guest's handler) rather than on a heap page
-        /// of its own.
-        static COHORT: std::cell::OnceCell<Cohort> = const { std::cell::OnceCell::new() };
+        /// The instance's one `Cohort`, set by `_start`.
+        static COHORT: Cell<Option<&'static Cohort>> = const { Cell::new(None) };
     }
 
     /// What http-wasm-guest holds: a handle on [`COHORT`].
@@ -78,10 +80,10 @@ mod adapter {
 
     impl Guest for Registered {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            COHORT.with(|cohort| match cohort.get() {
+            match COHORT.get() {
                 Some(cohort) => cohort.handle_request(request, response),
                 None => (true, 0),
-            })
+            }
         }
         fn handle_response(
             &self,
@@ -90,18 +92,42 @@ mod adapter {
             response: &Response,
             error: bool,
         ) {
-            COHORT.with(|cohort| {
-                if let Some(cohort) = cohort.get() {
-                    cohort.handle_response(context, request, response, error);
-                }
-            });
+            // 0: nothing to check, and nothing of the instance to touch.
+            if context != 0
+                && let Some(cohort) = COHORT.get()
+            {
+                cohort.handle_response(context, request, response, error);
+            }
         }
     }
 
     impl Cohort {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let config = &self.config;
-            let decision = decide(config, &mut HostRequest, &self.ids, now_nanos);
+            let mut reads = Prefetch::new(HostRequest);
+            let quick = &self.quick;
+            if let Some(variant) = quick.kept(&mut reads) {
+                if let Some(header) = quick.cohort_header() {
+                    request
+                        .header
+                        .set(header.as_bytes(), quick.variant_name(variant));
+                }
+                return (true, 0);
+            }
+            self.decide_and_write(reads, request, response)
+        }
+
+        /// Every request the quick path does not answer, with what it read.
+        /// Never inlined: its frame is many times the quick path's, and a
+        /// frame is stack memory every request touches.
+        #[inline(never)]
+        fn decide_and_write(
+            &self,
+            mut reads: Prefetch<'static, HostRequest>,
+            request: &Request,
+            response: &Response,
+        ) -> (bool, i32) {
+            let config = self.config;
+            let decision = decide(config, &mut reads, &self.ids, now_nanos);
             let writes = decision.writes(config);
             if let Some(cookie) = writes.request_cookie {
                 request.header.set(b"Cookie", cookie);
@@ -145,7 +171,7 @@ mod adapter {
                 return;
             };
             let set_cookies = response.header.values(b"Set-Cookie");
-            if let Some(overruled) = sticky_watch::overruled(&self.config, variant, &set_cookies) {
+            if let Some(overruled) = sticky_watch::overruled(self.config, variant, &set_cookies) {
                 self.sticky_watch.borrow_mut().warned();
                 log::write(LOG_WARN, format!("Cohort: {overruled}").as_bytes());
             }
@@ -169,15 +195,14 @@ mod adapter {
         // A host that drops debug lines gets no decision log, and no
         // request pays for reporting its reason ([`Config::reports_reason`]).
         config.log_decisions = config.log_decisions && log::enabled(LOG_DEBUG);
+        let config: &'static Config = Box::leak(Box::new(config));
         let cohort = Cohort {
+            quick: Quick::new(config),
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
             sticky_watch: RefCell::new(Budget::default()),
         };
-        // `_start` runs once per instance: the slot is always empty here.
-        COHORT.with(|slot| {
-            let _ = slot.set(cohort);
-        });
+        COHORT.set(Some(Box::leak(Box::new(cohort))));
         register(Registered);
     }
 }

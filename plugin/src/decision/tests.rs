@@ -704,15 +704,17 @@ proptest! {
             0..40,
         ),
     ) {
-        let expected = uri.iter().position(|&b| b == b'?').and_then(|q| {
-            let query = &uri[q + 1..];
-            let query = &query[..query.iter().position(|&b| b == b'#').unwrap_or(query.len())];
-            query.split(|&b| b == b'&').find_map(|pair| match pair.iter().position(|&b| b == b'=') {
-                Some(eq) => (&pair[..eq] == b"a").then_some(&pair[eq + 1..]),
-                None => (pair == b"a").then_some(&pair[pair.len()..]),
-            })
-        });
-        prop_assert_eq!(query_param(&uri, b"a"), expected);
+        for name in [&b"a"[..], b"ab"] {
+            let expected = uri.iter().position(|&b| b == b'?').and_then(|q| {
+                let query = &uri[q + 1..];
+                let query = &query[..query.iter().position(|&b| b == b'#').unwrap_or(query.len())];
+                query.split(|&b| b == b'&').find_map(|pair| match pair.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&pair[..eq] == name).then_some(&pair[eq + 1..]),
+                    None => (pair == name).then_some(&pair[pair.len()..]),
+                })
+            });
+            prop_assert_eq!(query_param(&uri, name), expected);
+        }
         if uri.first() == Some(&b'/') {
             let end = uri.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(uri.len());
             prop_assert_eq!(path_of(&uri), &uri[..end]);
@@ -989,5 +991,181 @@ fn only_32_hex_digits_are_a_visitor_id() {
         );
         assert_eq!(d.key, KeyUsed::NewVisitorId, "{forged:?}");
         assert!(d.visitor_set_cookie.is_some(), "{forged:?}");
+    }
+}
+
+/// The quick path's answer for `request`, then (when it has none) the
+/// decision on what it read, as the adapter runs them; and the reads made.
+fn run_quick(config: &Config, request: FakeRequest) -> (Option<usize>, Decision, Vec<String>) {
+    let quick = quick::Quick::new(config);
+    let mut reads = quick::Prefetch::new(request);
+    let answer = quick.kept(&mut reads);
+    let ids = RefCell::new(IdGenerator::new(b"boot"));
+    let decision = match answer {
+        Some(variant) => Decision {
+            variant,
+            reason: Reason::Cookie,
+            key: KeyUsed::None,
+            cookie_header: None,
+            set_cohort_cookie: false,
+            visitor_set_cookie: None,
+        },
+        None => decide(config, &mut reads, &ids, || 1_700_000_000_000_000_000),
+    };
+    (answer, decision, reads.request.reads)
+}
+
+#[test]
+fn the_quick_path_answers_a_returning_browser_with_the_same_three_reads() {
+    let c = test_data();
+    let (answer, d, reads) = run_quick(&c, browser("canary=v2").header("X-User-Id", "u1"));
+    assert_eq!(answer, Some(1));
+    assert_eq!(
+        d,
+        run(&c, &mut browser("canary=v2").header("X-User-Id", "u1"))
+    );
+    assert_eq!(reads, ["header:cookie", "header:x-canary-force", "uri"]);
+    let quick = quick::Quick::new(&c);
+    assert_eq!(quick.cohort_header(), Some("X-Canary"));
+    assert_eq!(quick.variant_name(1), b"v2");
+    // A new visitor: the quick path reads the Cookie line only, and the
+    // decision reads it no second time.
+    let mut new = browser("").header("X-User-Id", "u1");
+    let (answer, d, reads) = run_quick(&c, new.clone());
+    assert_eq!(answer, None);
+    assert_eq!(d, run(&c, &mut new));
+    assert_eq!(reads, new.reads);
+    // An override, in the header or the query: the decision's, read once.
+    for mut req in [
+        browser("canary=v1").header("X-Canary-Force", "v2"),
+        FakeRequest::get("/?canary=v2").cookie("canary=v1"),
+    ] {
+        let (answer, d, reads) = run_quick(&c, req.clone());
+        assert_eq!(answer, None);
+        assert_eq!(d, run(&c, &mut req));
+        assert_eq!(d.reason, Reason::Override);
+        assert_eq!(reads, req.reads);
+    }
+}
+
+#[test]
+fn the_quick_path_is_off_where_a_request_may_need_more_than_the_cookie() {
+    let on = |v: Value| quick::Quick::new(&config(v)).is_on();
+    let two = json!([{"name": "v1"}, {"name": "v2", "weight": "10"}]);
+    assert!(on(json!({"variants": two})));
+    // The reason reported, a weighted sticky pair to keep, too many
+    // variants, names that do not fit inline: every request decides.
+    assert!(!on(json!({"variants": two, "debugHeader": "X-Why"})));
+    let mut logged = config(json!({"variants": two}));
+    logged.log_decisions = true;
+    assert!(!quick::Quick::new(&logged).is_on());
+    assert!(!on(json!({
+        "variants": [{"name": "v1", "service": "a"}, {"name": "v2", "weight": "10", "service": "b"}],
+        "weightedSticky": {"cookie": "wrr"},
+    })));
+    let variants = |n: usize| -> Vec<Value> {
+        (1..=n)
+            .map(|i| match i {
+                1 => json!({"name": "v1"}),
+                _ => json!({"name": format!("v{i}"), "weight": "10"}),
+            })
+            .collect()
+    };
+    let five = variants(5);
+    assert!(!on(json!({"variants": five})));
+    let four = variants(4);
+    assert!(on(json!({"variants": four})));
+    let long = "a-name-of-thirty-two-bytes-long.";
+    assert!(!on(
+        json!({"variants": [{"name": "v1"}, {"name": long, "weight": "10"}]})
+    ));
+}
+
+fn any_quick_config() -> impl Strategy<Value = Config> {
+    let state = prop_oneof![Just("active"), Just("drained"), Just("disabled")];
+    (
+        any::<bool>(),
+        (state.clone(), state),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(reevaluate, (s1, s2), header, query, allow, exclude)| {
+            let mut overrides = json!({});
+            if header {
+                overrides["header"] = json!("X-Force");
+            }
+            if query {
+                overrides["query"] = json!("cohort");
+            }
+            if allow {
+                overrides["allowFrom"] = json!(["10.0.0.0/8"]);
+            }
+            let mut v = json!({
+                "override": overrides,
+                "keys": ["header:X-User"],
+                "stickiness": if reevaluate { "reevaluate" } else { "keep" },
+                "variants": [
+                    {"name": "v1"},
+                    {"name": "v2", "weight": "30", "state": s1},
+                    {"name": "v3", "weight": "20", "state": s2},
+                ],
+            });
+            if exclude {
+                v["exclude"] = json!({"paths": ["^/health"]});
+            }
+            config(v)
+        })
+}
+
+proptest! {
+    /// The quick path against `decide` alone: where it answers, `decide`
+    /// gives that cohort for the cookie with nothing to write; where it
+    /// does not, `decide` on what it read gives what `decide` alone does.
+    /// Either way no value is read twice, and an answer reads what `decide`
+    /// reads.
+    #[test]
+    fn the_quick_path_decides_as_decide_does(
+        c in any_quick_config(),
+        lines in proptest::collection::vec(
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("canary=v1"), Just("canary=v2"), Just("canary=v3"), Just("canary=v9"),
+                    Just("canary="), Just("a=1"), Just("xcanary=v2"), Just("canary=v1 "),
+                ],
+                0..4,
+            ),
+            0..3,
+        ),
+        force in proptest::option::of(prop_oneof![Just("v2"), Just(""), Just("nope"), Just("never")]),
+        uri in prop_oneof![
+            Just("/"), Just("/health"), Just("/a?cohort=v3"), Just("/a?x=1&cohort"),
+            Just("/a?cohorts=1"), Just("/a#?cohort=v2"),
+        ],
+        user in proptest::option::of(Just("u42")),
+    ) {
+        let mut req = FakeRequest::get(uri);
+        for line in &lines {
+            req = req.cookie(line.join("; "));
+        }
+        if let Some(force) = force {
+            req = req.header("X-Force", force);
+        }
+        if let Some(user) = user {
+            req = req.header("X-User", user);
+        }
+        let mut alone = req.clone();
+        let expected = run(&c, &mut alone);
+        let (answer, d, reads) = run_quick(&c, req);
+        prop_assert_eq!(&d, &expected);
+        if answer.is_some() {
+            prop_assert_eq!((d.reason, &d.cookie_header, d.set_cohort_cookie), (Reason::Cookie, &None, false));
+            prop_assert_eq!(&reads, &alone.reads);
+        }
+        let mut seen = reads.clone();
+        seen.sort();
+        seen.dedup();
+        prop_assert_eq!(seen.len(), reads.len(), "a value read twice: {:?}", reads);
     }
 }
