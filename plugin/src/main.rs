@@ -7,7 +7,7 @@ mod host_reads;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter {
-    use std::cell::{Cell, RefCell};
+    use std::cell::{Cell, OnceCell, RefCell};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use cohort::bucket::IdGenerator;
@@ -22,13 +22,11 @@ mod adapter {
     const LOG_WARN: i32 = 1;
     const LOG_ERROR: i32 = 2;
 
-    /// `repr(C)`, the returning visitor's path first: its line is all such
-    /// a request reads of the configuration. Aligned to 512 bytes, more than
-    /// its size, so that it never straddles two 4 KiB pages (each a TLB
-    /// entry a cold request may miss).
+    /// What every request the quick path does not answer reads. Aligned to
+    /// 512 bytes, more than its size, so that it never straddles two 4 KiB
+    /// pages (each a TLB entry a cold request may miss).
     #[repr(C, align(512))]
     struct Cohort {
-        quick: Quick<'static>,
         /// Its `log_decisions` is also whether the host logs debug, asked
         /// once. Leaked at start, as the whole `Cohort` is: both live as
         /// long as the instance, and the quick path borrows its names.
@@ -71,17 +69,38 @@ mod adapter {
     }
 
     thread_local! {
+        /// The quick path, among the statics: its one line is all of the
+        /// instance's state a returning visitor's request reads. Set by
+        /// `_start`.
+        static QUICK: OnceCell<Quick<'static>> = const { OnceCell::new() };
         /// The instance's one `Cohort`, set by `_start`.
         static COHORT: Cell<Option<&'static Cohort>> = const { Cell::new(None) };
     }
+
+    // One line: `OnceCell` keeps its flag in a niche of `Quick`'s.
+    const _: () = assert!(std::mem::size_of::<OnceCell<Quick<'static>>>() == 64);
 
     /// What http-wasm-guest holds: a handle on [`COHORT`].
     struct Registered;
 
     impl Guest for Registered {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
+            let mut reads = Prefetch::new(HostRequest);
+            let answered = QUICK.with(|quick| {
+                let quick = quick.get()?;
+                let variant = quick.kept(&mut reads)?;
+                if let Some(header) = quick.cohort_header() {
+                    request
+                        .header
+                        .set(header.as_bytes(), quick.variant_name(variant));
+                }
+                Some(())
+            });
+            if answered.is_some() {
+                return (true, 0);
+            }
             match COHORT.get() {
-                Some(cohort) => cohort.handle_request(request, response),
+                Some(cohort) => cohort.decide_and_write(reads, request, response),
                 None => (true, 0),
             }
         }
@@ -102,20 +121,6 @@ mod adapter {
     }
 
     impl Cohort {
-        fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let mut reads = Prefetch::new(HostRequest);
-            let quick = &self.quick;
-            if let Some(variant) = quick.kept(&mut reads) {
-                if let Some(header) = quick.cohort_header() {
-                    request
-                        .header
-                        .set(header.as_bytes(), quick.variant_name(variant));
-                }
-                return (true, 0);
-            }
-            self.decide_and_write(reads, request, response)
-        }
-
         /// Every request the quick path does not answer, with what it read.
         /// Never inlined: its frame is many times the quick path's, and a
         /// frame is stack memory every request touches.
@@ -196,8 +201,11 @@ mod adapter {
         // request pays for reporting its reason ([`Config::reports_reason`]).
         config.log_decisions = config.log_decisions && log::enabled(LOG_DEBUG);
         let config: &'static Config = Box::leak(Box::new(config));
+        QUICK.with(|quick| {
+            // `_start` runs once per instance: the slot is always empty here.
+            let _ = quick.set(Quick::new(config));
+        });
         let cohort = Cohort {
-            quick: Quick::new(config),
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),
             sticky_watch: RefCell::new(Budget::default()),

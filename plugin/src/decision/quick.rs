@@ -39,10 +39,12 @@ const FIRST_VARIANT: usize = 2;
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct Quick<'c> {
-    /// The override header's name, if one is configured.
-    override_header: Option<&'c str>,
-    /// The cohort request header's name, if one is written.
-    cohort_header: Option<&'c str>,
+    /// The override header's name; empty if none is configured. (Not an
+    /// `Option`: a reference's niche is then free for `OnceCell<Quick>`,
+    /// which needs no flag beside it.)
+    override_header: &'c str,
+    /// The cohort request header's name; empty if none is written.
+    cohort_header: &'c str,
     /// The compared names, one after another.
     arena: [u8; ARENA],
     /// `(start, length)` in `arena` of the cookie's name, the override
@@ -59,6 +61,17 @@ pub struct Quick<'c> {
 const _: () = assert!(std::mem::size_of::<Quick<'_>>() == 64);
 
 impl<'c> Quick<'c> {
+    /// The quick path of no configuration: every request takes
+    /// [`super::decide`].
+    pub const OFF: Quick<'c> = Quick {
+        override_header: "",
+        cohort_header: "",
+        arena: [0; ARENA],
+        spans: [(0, 0); FIRST_VARIANT + MOST_VARIANTS],
+        variants: 0,
+        kept: 0,
+    };
+
     /// The quick path for `config`. It is off (every request takes
     /// [`super::decide`]) when the reason is reported (a debug header or the
     /// decision log), when a weighted sticky cookie is kept beside the
@@ -66,14 +79,7 @@ impl<'c> Quick<'c> {
     /// than [`MOST_VARIANTS`] variants, or when the names compared do not
     /// fit [`ARENA`] bytes together.
     pub fn new(config: &'c Config) -> Quick<'c> {
-        let off = Quick {
-            override_header: None,
-            cohort_header: None,
-            arena: [0; ARENA],
-            spans: [(0, 0); FIRST_VARIANT + MOST_VARIANTS],
-            variants: 0,
-            kept: 0,
-        };
+        let off = Quick::OFF;
         if config.reports_reason()
             || config.weighted_sticky_cookie.is_some()
             || config.variants.len() > MOST_VARIANTS
@@ -85,8 +91,8 @@ impl<'c> Quick<'c> {
 
     fn inline(config: &'c Config) -> Option<Quick<'c>> {
         let mut quick = Quick {
-            override_header: config.overrides.header.as_deref(),
-            cohort_header: config.header.as_deref(),
+            override_header: config.overrides.header.as_deref().unwrap_or(""),
+            cohort_header: config.header.as_deref().unwrap_or(""),
             arena: [0; ARENA],
             spans: [(0, 0); FIRST_VARIANT + MOST_VARIANTS],
             variants: u8::try_from(config.variants.len()).ok()?,
@@ -133,7 +139,7 @@ impl<'c> Quick<'c> {
 
     /// The cohort request header's name, if one is written.
     pub fn cohort_header(&self) -> Option<&'c str> {
-        self.cohort_header
+        Some(self.cohort_header).filter(|name| !name.is_empty())
     }
 
     /// Variant `i`'s name, the cohort header's value.
@@ -165,7 +171,8 @@ impl<'c> Quick<'c> {
         };
         request.cookie = Some((lines, found));
         let variant = held?;
-        if let Some(name) = self.override_header {
+        let name = self.override_header;
+        if !name.is_empty() {
             let values = request.request.header_values(name);
             let present = !values.is_empty();
             request.forced = Some((name, values));
