@@ -12,7 +12,7 @@
 //! This is the one module with `unsafe`: the four foreign calls.
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::mem::ManuallyDrop;
 
 use cohort::decision::Values;
@@ -31,8 +31,23 @@ const FIRST_GUESS: usize = 8 << 10;
 /// values at once.
 const SPARES: usize = 8;
 
+/// The pool, among the statics: a list on the heap was a line on a page of
+/// its own. Buffers sit at `bufs[free..]`, so that a request taking a few
+/// from a full pool touches one line, the one with `free`. `Cell`s, not a
+/// `RefCell`: its flag would be one more word to keep on that line.
+#[repr(C, align(64))]
+struct Pool {
+    free: Cell<usize>,
+    bufs: [Cell<Vec<u8>>; SPARES],
+}
+
 thread_local! {
-    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static POOL: Pool = const {
+        Pool {
+            free: Cell::new(SPARES),
+            bufs: [const { Cell::new(Vec::new()) }; SPARES],
+        }
+    };
 }
 
 /// A value read from the host, in a buffer that returns to the pool. The
@@ -79,9 +94,13 @@ pub fn give_back(mut buf: Vec<u8>) {
         return;
     }
     buf.clear();
-    SPARE.with_borrow_mut(|spare| {
-        if spare.len() < SPARES {
-            spare.push(buf);
+    POOL.with(|pool| {
+        let free = pool.free.get();
+        if let Some(slot) = free.checked_sub(1) {
+            pool.free.set(slot);
+            // The slot's `Vec` was taken: empty, it owns nothing to free,
+            // and forgetting it spares the call to its destructor.
+            std::mem::forget(pool.bufs[slot].replace(buf));
         }
     });
 }
@@ -90,17 +109,19 @@ pub fn give_back(mut buf: Vec<u8>) {
 /// and no request allocates one among its other allocations: an instance's
 /// memory then stays what start-up and its first requests made it.
 pub fn prewarm() {
-    SPARE.with_borrow_mut(|spare| {
-        while spare.len() < SPARES {
-            spare.push(Vec::with_capacity(FIRST_GUESS));
-        }
-    });
+    while POOL.with(|pool| pool.free.get()) > 0 {
+        give_back(Vec::with_capacity(FIRST_GUESS));
+    }
 }
 
 fn take_buffer() -> Vec<u8> {
-    SPARE
-        .with_borrow_mut(Vec::pop)
-        .unwrap_or_else(|| Vec::with_capacity(FIRST_GUESS))
+    POOL.with(|pool| {
+        let free = pool.free.get();
+        let buf = pool.bufs.get(free)?.take();
+        pool.free.set(free + 1);
+        Some(buf)
+    })
+    .unwrap_or_else(|| Vec::with_capacity(FIRST_GUESS))
 }
 
 /// The largest read the guest accepts (the host's answer is a length in an

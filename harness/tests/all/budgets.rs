@@ -306,12 +306,12 @@ fn a_browser_touches_few_lines_and_pages_of_its_instance() {
         (
             "returning",
             browser(&format!("{cookies}; canary=v1")),
-            [27, 5, 11, 21],
+            [26, 5, 11, 21],
         ),
         (
             "new",
             browser(&cookies).header("X-User-Id", "u123"),
-            [62, 10, 31, 64],
+            [61, 10, 31, 64],
         ),
     ] {
         let counts = touched(test_data(), &request);
