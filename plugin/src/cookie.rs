@@ -554,6 +554,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn a_lookup_found_in_a_line_is_the_same_lookup_there_again() {
+        let line: &[u8] = b"a=1; canary=v2; b=2; canary=v1";
+        let lines = [line];
+        for name in [&b"canary"[..], b"a", b"b", b"missing"] {
+            let lookup = lookup_token(&lines, name);
+            let found = Found::of(lookup, line);
+            assert_eq!(found.within(line), Some(lookup), "{name:?}");
+        }
+        assert_eq!(
+            Found::of(lookup_token(&lines, b"canary"), line),
+            Found::Duplicate(12, 14)
+        );
+        assert_eq!(
+            Found::of(lookup_token(&lines, b"b"), line),
+            Found::One(18, 19)
+        );
+        // Offsets past another line's end: not that line's lookup.
+        assert_eq!(Found::One(12, 14).within(b"a=1"), None);
+    }
+
     /// The definition [`pairs`] implements in one pass: split on `;`,
     /// trim each segment, skip empty ones, split at the first `=`, trim
     /// the name but not the value.

@@ -1,6 +1,7 @@
 //! The http-wasm adapter: reads the request from the host only as far as the
-//! decision asks, and writes what the decision says. All logic lives in the
-//! `cohort` library.
+//! decision asks, and writes what the decision says: the kept holder's own
+//! path first ([`cohort::decision::quick`]), then the full decision on what
+//! it read. All logic lives in the `cohort` library.
 
 #[cfg(target_arch = "wasm32")]
 mod host_reads;
@@ -80,7 +81,7 @@ mod adapter {
     // One line: `OnceCell` keeps its flag in a niche of `Quick`'s.
     const _: () = assert!(std::mem::size_of::<OnceCell<Quick<'static>>>() == 64);
 
-    /// What http-wasm-guest holds: a handle on [`COHORT`].
+    /// What http-wasm-guest holds: a handle on [`QUICK`] and [`COHORT`].
     struct Registered;
 
     impl Guest for Registered {

@@ -1169,3 +1169,84 @@ proptest! {
         prop_assert_eq!(seen.len(), reads.len(), "a value read twice: {:?}", reads);
     }
 }
+
+/// A request whose reader has searched its one Cookie line already, and
+/// says where the cohort cookie is.
+struct Searched(FakeRequest, cookie::Found);
+
+impl RequestView for Searched {
+    type Bytes = Vec<u8>;
+    fn header_values(&mut self, name: &str) -> Values<Vec<u8>> {
+        self.0.header_values(name)
+    }
+    fn cookie_lines(&mut self) -> (Values<Vec<u8>>, Option<cookie::Found>) {
+        (self.0.header_values("Cookie"), Some(self.1))
+    }
+    fn method(&mut self) -> Vec<u8> {
+        RequestView::method(&mut self.0)
+    }
+    fn uri(&mut self) -> Vec<u8> {
+        self.0.uri()
+    }
+    fn source_addr(&mut self) -> Vec<u8> {
+        self.0.source_addr()
+    }
+}
+
+#[test]
+fn decide_takes_where_the_reader_found_the_cohort_cookie() {
+    // The line names v1; the reader says the cohort cookie's value is the
+    // `v2` further on. `decide` does not search the line again: it keeps
+    // the reader's answer (and so a wrong one would show here).
+    let c = canary(50);
+    let line = "canary=v1; x=v2";
+    let mut req = Searched(
+        FakeRequest::get("/").cookie(line),
+        cookie::Found::One(13, 15),
+    );
+    let ids = RefCell::new(IdGenerator::new(b"boot"));
+    let d = decide(&c, &mut req, &ids, || 0);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v2", Reason::Cookie));
+    // Offsets that do not fit the line are not trusted: it is searched.
+    let mut req = Searched(
+        FakeRequest::get("/").cookie(line),
+        cookie::Found::One(40, 42),
+    );
+    let d = decide(&c, &mut req, &ids, || 0);
+    assert_eq!((name(&c, &d).as_str(), d.reason), ("v1", Reason::Cookie));
+}
+
+#[test]
+fn what_the_quick_path_read_answers_only_the_same_question_once() {
+    let c = test_data();
+    let quick = quick::Quick::new(&c);
+    let req = browser("canary=v1")
+        .header("X-Canary-Force", "v2")
+        .header("X-User-Id", "u1");
+    let mut reads = quick::Prefetch::new(req);
+    assert_eq!(quick.kept(&mut reads), None);
+    // Another header comes from the request, not from what was read.
+    assert_eq!(
+        reads.header_values("X-User-Id"),
+        Values::One(b"u1".to_vec())
+    );
+    // The override header is handed on (in any case), then asked again.
+    assert_eq!(
+        reads.header_values("x-canary-force"),
+        Values::One(b"v2".to_vec())
+    );
+    assert_eq!(
+        reads.request.reads,
+        ["header:cookie", "header:x-canary-force", "header:x-user-id"]
+    );
+    assert_eq!(
+        reads.header_values("X-Canary-Force"),
+        Values::One(b"v2".to_vec())
+    );
+    assert_eq!(reads.request.reads.len(), 4);
+    // The Cookie line and the URI: once each, too.
+    let (lines, found) = reads.cookie_lines();
+    assert!(found.is_some() && lines.len() == 1);
+    assert_eq!(reads.cookie_lines().1, None);
+    assert_eq!(reads.request.reads.len(), 5);
+}
