@@ -1053,6 +1053,13 @@ fn the_quick_path_is_off_where_a_request_may_need_more_than_the_cookie() {
     let on = |v: Value| quick::Quick::new(&config(v)).is_on();
     let two = json!([{"name": "v1"}, {"name": "v2", "weight": "10"}]);
     assert!(on(json!({"variants": two})));
+    // No cohort header configured: the path answers and writes nothing.
+    let quiet = config(json!({"variants": two, "header": ""}));
+    let quick = quick::Quick::new(&quiet);
+    assert!(quick.is_on());
+    assert_eq!(quick.cohort_header(), None);
+    let mut reads = quick::Prefetch::new(FakeRequest::get("/").cookie("canary=v2"));
+    assert_eq!(quick.kept(&mut reads), Some(1));
     // The reason reported, a weighted sticky pair to keep, too many
     // variants, names that do not fit inline: every request decides.
     assert!(!on(json!({"variants": two, "debugHeader": "X-Why"})));
