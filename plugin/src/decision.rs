@@ -43,6 +43,14 @@ pub trait RequestView {
     type Bytes: AsRef<[u8]> + Into<Vec<u8>>;
     /// All values of a header (names are case-insensitive).
     fn header_values(&mut self, name: &str) -> Values<Self::Bytes>;
+    /// [`header_values`](Self::header_values) for a name held as bytes (the
+    /// quick path keeps its names inline as bytes; they are always ASCII).
+    fn header_values_named(&mut self, name: &[u8]) -> Values<Self::Bytes> {
+        match std::str::from_utf8(name) {
+            Ok(name) => self.header_values(name),
+            Err(_) => Values::None,
+        }
+    }
     /// The `Cookie` lines and, when this view has searched its one line
     /// for the cohort cookie already, what it found there.
     fn cookie_lines(&mut self) -> (Values<Self::Bytes>, Option<cookie::Found>) {

@@ -178,7 +178,7 @@ fn length(n: i32) -> usize {
 }
 
 /// All values of request header `name`.
-pub fn header_values(name: &str) -> Values<HostBytes> {
+pub fn header_values(name: &[u8]) -> Values<HostBytes> {
     let name_len = i32::try_from(name.len()).unwrap_or(0);
     let (mut buf, count) = read_into(|buf, limit| {
         // SAFETY: `name` is valid for `name_len` bytes and `buf` for

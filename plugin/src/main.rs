@@ -30,7 +30,7 @@ mod adapter {
     struct Cohort {
         /// Its `log_decisions` is also whether the host logs debug, asked
         /// once. Leaked at start, as the whole `Cohort` is: both live as
-        /// long as the instance, and the quick path borrows its names.
+        /// long as the instance.
         config: &'static Config,
         /// Which responses to look at for Traefik's own weighted sticky cookie.
         sticky_watch: RefCell<Budget>,
@@ -48,6 +48,9 @@ mod adapter {
     impl RequestView for HostRequest {
         type Bytes = HostBytes;
         fn header_values(&mut self, name: &str) -> Values<HostBytes> {
+            host_reads::header_values(name.as_bytes())
+        }
+        fn header_values_named(&mut self, name: &[u8]) -> Values<HostBytes> {
             host_reads::header_values(name)
         }
         fn method(&mut self) -> HostBytes {
@@ -71,39 +74,37 @@ mod adapter {
 
     thread_local! {
         /// The quick path, among the statics: its one line is all of the
-        /// instance's state a returning visitor's request reads. Set by
-        /// `_start`.
-        static QUICK: OnceCell<Quick<'static>> = const { OnceCell::new() };
+        /// instance's state a returning visitor's request reads, the names
+        /// the host reads for its calls included. Set by `_start` when the
+        /// configuration allows it.
+        static QUICK: OnceCell<Quick> = const { OnceCell::new() };
         /// The instance's one `Cohort`, set by `_start`.
         static COHORT: Cell<Option<&'static Cohort>> = const { Cell::new(None) };
     }
 
     // One line: `OnceCell` keeps its flag in a niche of `Quick`'s.
-    const _: () = assert!(std::mem::size_of::<OnceCell<Quick<'static>>>() == 64);
+    const _: () = assert!(std::mem::size_of::<OnceCell<Quick>>() == 64);
 
     /// What http-wasm-guest holds: a handle on [`QUICK`] and [`COHORT`].
     struct Registered;
 
     impl Guest for Registered {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let mut reads = Prefetch::new(HostRequest);
-            let answered = QUICK.with(|quick| {
-                let quick = quick.get()?;
-                let variant = quick.kept(&mut reads)?;
-                if let Some(header) = quick.cohort_header() {
-                    request
-                        .header
-                        .set(header.as_bytes(), quick.variant_name(variant));
+            QUICK.with(|quick| {
+                let mut reads = Prefetch::new(HostRequest);
+                if let Some(quick) = quick.get()
+                    && let Some(variant) = quick.kept(&mut reads)
+                {
+                    if let Some(header) = quick.cohort_header() {
+                        request.header.set(header, quick.variant_name(variant));
+                    }
+                    return (true, 0);
                 }
-                Some(())
-            });
-            if answered.is_some() {
-                return (true, 0);
-            }
-            match COHORT.get() {
-                Some(cohort) => cohort.decide_and_write(reads, request, response),
-                None => (true, 0),
-            }
+                match COHORT.get() {
+                    Some(cohort) => cohort.decide_and_write(reads, request, response),
+                    None => (true, 0),
+                }
+            })
         }
         fn handle_response(
             &self,
@@ -128,7 +129,7 @@ mod adapter {
         #[inline(never)]
         fn decide_and_write(
             &self,
-            mut reads: Prefetch<'static, HostRequest>,
+            mut reads: Prefetch<'_, HostRequest>,
             request: &Request,
             response: &Response,
         ) -> (bool, i32) {
@@ -202,10 +203,12 @@ mod adapter {
         // request pays for reporting its reason ([`Config::reports_reason`]).
         config.log_decisions = config.log_decisions && log::enabled(LOG_DEBUG);
         let config: &'static Config = Box::leak(Box::new(config));
-        QUICK.with(|quick| {
-            // `_start` runs once per instance: the slot is always empty here.
-            let _ = quick.set(Quick::new(config));
-        });
+        if let Some(path) = Quick::new(config) {
+            QUICK.with(|quick| {
+                // `_start` runs once per instance: the slot is always empty here.
+                let _ = quick.set(path);
+            });
+        }
         let cohort = Cohort {
             config,
             ids: RefCell::new(IdGenerator::new(&boot)),

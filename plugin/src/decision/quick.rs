@@ -3,8 +3,14 @@
 //! decision is known once the `Cookie` line, the override header and the
 //! query are read, and it writes one request header. [`decide`] reaches the
 //! same answer through every rule's structures; this path reads the same
-//! values, compares them with names kept inline beside each other (so a
-//! request touches two lines of configuration), and builds nothing.
+//! values, compares them with names kept inline in one line, and builds
+//! nothing.
+//!
+//! The names the host reads for its calls (`Cookie`, the override header,
+//! the cohort header) sit on that line too: the host reads them right after
+//! the guest has, from a warm line, where from the data and the
+//! configuration's heap they were three cold lines on two pages, which cost
+//! Traefik about 0.3 µs a request (notes/performance.md, "Session 18").
 //!
 //! It answers only when [`decide`] would answer exactly so (the reason
 //! `cookie`, no `Cookie` rewrite, no `Set-Cookie`), and otherwise hands
@@ -13,6 +19,8 @@
 //! says which) always takes [`decide`].
 //!
 //! [`decide`]: super::decide
+
+use std::num::NonZeroU8;
 
 use super::{RequestView, Values, query_param};
 use crate::config::{Config, State, Stickiness};
@@ -23,96 +31,87 @@ use crate::scan::same_bytes;
 /// [`super::decide`] on every request.
 const MOST_VARIANTS: usize = 4;
 
-/// Bytes of the names compared inline: the cookie's, the override query
-/// parameter's and every variant's. Sized so that [`Quick`] is one 64-byte
-/// line on wasm32.
-const ARENA: usize = 32;
+/// Where each name sits in [`Quick::ends`]; the variants' follow.
+const COOKIE_HEADER: usize = 0;
+const OVERRIDE_HEADER: usize = 1;
+const COHORT_HEADER: usize = 2;
+const COOKIE: usize = 3;
+const OVERRIDE_QUERY: usize = 4;
+const FIRST_VARIANT: usize = 5;
+const NAMES: usize = FIRST_VARIANT + MOST_VARIANTS;
 
-/// Where each of the fixed names sits in [`Quick::spans`]; the variants'
-/// follow.
-const COOKIE: usize = 0;
-const OVERRIDE_QUERY: usize = 1;
-const FIRST_VARIANT: usize = 2;
+/// Bytes of names kept inline: what is left of the line.
+const ARENA: usize = 64 - NAMES - 2;
 
-/// What the quick path needs of a configuration, in one line: the names it
-/// compares inline, and the two header names it only hands to the host.
+/// What the quick path needs of a configuration, in one 64-byte line: every
+/// name it compares or hands to the host, one after another.
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
-pub struct Quick<'c> {
-    /// The override header's name; empty if none is configured. (Not an
-    /// `Option`: a reference's niche is then free for `OnceCell<Quick>`,
-    /// which needs no flag beside it.)
-    override_header: &'c str,
-    /// The cohort request header's name; empty if none is written.
-    cohort_header: &'c str,
-    /// The compared names, one after another.
+pub struct Quick {
+    /// The names: `Cookie`, the override header's, the cohort header's, the
+    /// cookie's, the override query parameter's (empty when not
+    /// configured), then each variant's.
     arena: [u8; ARENA],
-    /// `(start, length)` in `arena` of the cookie's name, the override
-    /// query parameter's (a length of 0: none) and then each variant's.
-    spans: [(u8, u8); FIRST_VARIANT + MOST_VARIANTS],
-    /// How many variants there are; 0 when the quick path is off.
-    variants: u8,
+    /// Where each name ends in `arena`; each starts where the one before
+    /// ends.
+    ends: [u8; NAMES],
+    /// How many variants there are. Never 0, which leaves `Option<Quick>`
+    /// (and `OnceCell<Quick>`) a niche for their flag, on the same line.
+    variants: NonZeroU8,
     /// Bit `i`: a holder of variant `i` keeps it absent an override (an
     /// active variant's under `keep`, a drained one's always).
     kept: u8,
 }
 
-#[cfg(target_arch = "wasm32")]
-const _: () = assert!(std::mem::size_of::<Quick<'_>>() == 64);
+const _: () = assert!(std::mem::size_of::<Option<Quick>>() == 64);
 
-impl<'c> Quick<'c> {
-    /// The quick path of no configuration: every request takes
-    /// [`super::decide`].
-    pub const OFF: Quick<'c> = Quick {
-        override_header: "",
-        cohort_header: "",
-        arena: [0; ARENA],
-        spans: [(0, 0); FIRST_VARIANT + MOST_VARIANTS],
-        variants: 0,
-        kept: 0,
-    };
-
-    /// The quick path for `config`. It is off (every request takes
-    /// [`super::decide`]) when the reason is reported (a debug header or the
+impl Quick {
+    /// The quick path for `config`, or `None` when every request takes
+    /// [`super::decide`]: when the reason is reported (a debug header or the
     /// decision log), when a weighted sticky cookie is kept beside the
     /// cohort (its pair must be checked and may be rewritten), with more
-    /// than [`MOST_VARIANTS`] variants, or when the names compared do not
-    /// fit [`ARENA`] bytes together.
-    pub fn new(config: &'c Config) -> Quick<'c> {
-        let off = Quick::OFF;
+    /// than [`MOST_VARIANTS`] variants, or when the names do not fit
+    /// [`ARENA`] bytes together (`Cookie` and both header names included).
+    pub fn new(config: &Config) -> Option<Quick> {
         if config.reports_reason()
             || config.weighted_sticky_cookie.is_some()
             || config.variants.len() > MOST_VARIANTS
         {
-            return off;
+            return None;
         }
-        Quick::inline(config).unwrap_or(off)
-    }
-
-    fn inline(config: &'c Config) -> Option<Quick<'c>> {
         let mut quick = Quick {
-            override_header: config.overrides.header.as_deref().unwrap_or(""),
-            cohort_header: config.header.as_deref().unwrap_or(""),
             arena: [0; ARENA],
-            spans: [(0, 0); FIRST_VARIANT + MOST_VARIANTS],
-            variants: u8::try_from(config.variants.len()).ok()?,
+            ends: [0; NAMES],
+            variants: NonZeroU8::new(u8::try_from(config.variants.len()).ok()?)?,
             kept: 0,
         };
+        let o = &config.overrides;
         let names = [
+            "Cookie",
+            o.header.as_deref().unwrap_or(""),
+            config.header.as_deref().unwrap_or(""),
             config.cookie_name.as_str(),
-            config.overrides.query.as_deref().unwrap_or(""),
+            o.query.as_deref().unwrap_or(""),
         ]
         .into_iter()
         .chain(config.variants.iter().map(|v| v.name.as_str()));
         let mut used = 0;
-        for (span, name) in quick.spans.iter_mut().zip(names) {
-            let end = used + name.len();
+        for (end, name) in quick.ends.iter_mut().zip(names) {
+            let next = used + name.len();
             quick
                 .arena
-                .get_mut(used..end)?
+                .get_mut(used..next)?
                 .copy_from_slice(name.as_bytes());
-            *span = (u8::try_from(used).ok()?, u8::try_from(name.len()).ok()?);
-            used = end;
+            *end = u8::try_from(next).ok()?;
+            used = next;
+        }
+        // Unused variant slots end where the last name does: empty.
+        for end in quick
+            .ends
+            .iter_mut()
+            .skip(FIRST_VARIANT + config.variants.len())
+        {
+            *end = u8::try_from(used).ok()?;
         }
         for (i, variant) in config.variants.iter().enumerate() {
             let keeps = match variant.state {
@@ -125,21 +124,19 @@ impl<'c> Quick<'c> {
         Some(quick)
     }
 
-    /// Whether any request can take the quick path.
-    pub fn is_on(&self) -> bool {
-        self.variants != 0
-    }
-
     #[inline(always)]
     fn name(&self, which: usize) -> &[u8] {
-        let (start, len) = self.spans[which];
-        let start = usize::from(start);
-        &self.arena[start..start + usize::from(len)]
+        let start = match which.checked_sub(1) {
+            Some(before) => usize::from(self.ends[before]),
+            None => 0,
+        };
+        let end = usize::from(self.ends[which]);
+        &self.arena[start..end]
     }
 
     /// The cohort request header's name, if one is written.
-    pub fn cohort_header(&self) -> Option<&'c str> {
-        Some(self.cohort_header).filter(|name| !name.is_empty())
+    pub fn cohort_header(&self) -> Option<&[u8]> {
+        Some(self.name(COHORT_HEADER)).filter(|name| !name.is_empty())
     }
 
     /// Variant `i`'s name, the cohort header's value.
@@ -156,11 +153,10 @@ impl<'c> Quick<'c> {
     /// target as far as they are configured, each once; `None` leaves all
     /// it read, and where the cohort cookie is in the line, in `request`
     /// for [`super::decide`].
-    pub fn kept<R: RequestView>(&self, request: &mut Prefetch<'c, R>) -> Option<usize> {
-        if !self.is_on() {
-            return None;
-        }
-        let lines = request.request.header_values("Cookie");
+    pub fn kept<'q, R: RequestView>(&'q self, request: &mut Prefetch<'q, R>) -> Option<usize> {
+        let lines = request
+            .request
+            .header_values_named(self.name(COOKIE_HEADER));
         let (held, found) = match &lines {
             Values::One(line) => {
                 let line = line.as_ref();
@@ -171,9 +167,9 @@ impl<'c> Quick<'c> {
         };
         request.cookie = Some((lines, found));
         let variant = held?;
-        let name = self.override_header;
+        let name = self.name(OVERRIDE_HEADER);
         if !name.is_empty() {
-            let values = request.request.header_values(name);
+            let values = request.request.header_values_named(name);
             let present = !values.is_empty();
             request.forced = Some((name, values));
             if present {
@@ -198,7 +194,7 @@ impl<'c> Quick<'c> {
         let Lookup::One(value) = held else {
             return None;
         };
-        (0..usize::from(self.variants))
+        (0..usize::from(self.variants.get()))
             .find(|&i| same_bytes(self.variant_name(i), value))
             .filter(|&i| self.kept & (1 << i) != 0)
     }
@@ -212,7 +208,7 @@ pub struct Prefetch<'q, R: RequestView> {
     /// The `Cookie` lines, and where the cohort cookie is in the one line.
     cookie: Option<(Values<R::Bytes>, Option<Found>)>,
     /// The override header's name and values.
-    forced: Option<(&'q str, Values<R::Bytes>)>,
+    forced: Option<(&'q [u8], Values<R::Bytes>)>,
     uri: Option<R::Bytes>,
 }
 
@@ -234,7 +230,9 @@ impl<R: RequestView> RequestView for Prefetch<'_, R> {
             self.cookie.take().map(|(lines, _)| lines)
         } else {
             match self.forced.take() {
-                Some((forced, values)) if forced.eq_ignore_ascii_case(name) => Some(values),
+                Some((forced, values)) if forced.eq_ignore_ascii_case(name.as_bytes()) => {
+                    Some(values)
+                }
                 other => {
                     self.forced = other;
                     None

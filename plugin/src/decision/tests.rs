@@ -999,7 +999,7 @@ fn only_32_hex_digits_are_a_visitor_id() {
 fn run_quick(config: &Config, request: FakeRequest) -> (Option<usize>, Decision, Vec<String>) {
     let quick = quick::Quick::new(config);
     let mut reads = quick::Prefetch::new(request);
-    let answer = quick.kept(&mut reads);
+    let answer = quick.as_ref().and_then(|quick| quick.kept(&mut reads));
     let ids = RefCell::new(IdGenerator::new(b"boot"));
     let decision = match answer {
         Some(variant) => Decision {
@@ -1025,8 +1025,8 @@ fn the_quick_path_answers_a_returning_browser_with_the_same_three_reads() {
         run(&c, &mut browser("canary=v2").header("X-User-Id", "u1"))
     );
     assert_eq!(reads, ["header:cookie", "header:x-canary-force", "uri"]);
-    let quick = quick::Quick::new(&c);
-    assert_eq!(quick.cohort_header(), Some("X-Canary"));
+    let quick = quick::Quick::new(&c).expect("testData takes the quick path");
+    assert_eq!(quick.cohort_header(), Some(&b"X-Canary"[..]));
     assert_eq!(quick.variant_name(1), b"v2");
     // A new visitor: the quick path reads the Cookie line only, and the
     // decision reads it no second time.
@@ -1050,13 +1050,12 @@ fn the_quick_path_answers_a_returning_browser_with_the_same_three_reads() {
 
 #[test]
 fn the_quick_path_is_off_where_a_request_may_need_more_than_the_cookie() {
-    let on = |v: Value| quick::Quick::new(&config(v)).is_on();
+    let on = |v: Value| quick::Quick::new(&config(v)).is_some();
     let two = json!([{"name": "v1"}, {"name": "v2", "weight": "10"}]);
     assert!(on(json!({"variants": two})));
     // No cohort header configured: the path answers and writes nothing.
     let quiet = config(json!({"variants": two, "header": ""}));
-    let quick = quick::Quick::new(&quiet);
-    assert!(quick.is_on());
+    let quick = quick::Quick::new(&quiet).expect("on");
     assert_eq!(quick.cohort_header(), None);
     let mut reads = quick::Prefetch::new(FakeRequest::get("/").cookie("canary=v2"));
     assert_eq!(quick.kept(&mut reads), Some(1));
@@ -1065,7 +1064,7 @@ fn the_quick_path_is_off_where_a_request_may_need_more_than_the_cookie() {
     assert!(!on(json!({"variants": two, "debugHeader": "X-Why"})));
     let mut logged = config(json!({"variants": two}));
     logged.log_decisions = true;
-    assert!(!quick::Quick::new(&logged).is_on());
+    assert!(quick::Quick::new(&logged).is_none());
     assert!(!on(json!({
         "variants": [{"name": "v1", "service": "a"}, {"name": "v2", "weight": "10", "service": "b"}],
         "weightedSticky": {"cookie": "wrr"},
@@ -1226,7 +1225,7 @@ fn decide_takes_where_the_reader_found_the_cohort_cookie() {
 #[test]
 fn what_the_quick_path_read_answers_only_the_same_question_once() {
     let c = test_data();
-    let quick = quick::Quick::new(&c);
+    let quick = quick::Quick::new(&c).expect("on");
     let req = browser("canary=v1")
         .header("X-Canary-Force", "v2")
         .header("X-User-Id", "u1");
