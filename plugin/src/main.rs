@@ -28,10 +28,8 @@ mod adapter {
     /// pages (each a TLB entry a cold request may miss).
     #[repr(C, align(512))]
     struct Cohort {
-        /// Its `log_decisions` is also whether the host logs debug, asked
-        /// once. Leaked at start, as the whole `Cohort` is: both live as
-        /// long as the instance.
-        config: &'static Config,
+        /// Its `log_decisions` is also whether the host logs debug, asked once.
+        config: Config,
         /// Which responses to look at for Traefik's own weighted sticky cookie.
         sticky_watch: RefCell<Budget>,
         ids: RefCell<IdGenerator>,
@@ -133,7 +131,7 @@ mod adapter {
             request: &Request,
             response: &Response,
         ) -> (bool, i32) {
-            let config = self.config;
+            let config = &self.config;
             let decision = decide(config, &mut reads, &self.ids, now_nanos);
             let writes = decision.writes(config);
             if let Some(cookie) = writes.request_cookie {
@@ -178,7 +176,7 @@ mod adapter {
                 return;
             };
             let set_cookies = response.header.values(b"Set-Cookie");
-            if let Some(overruled) = sticky_watch::overruled(self.config, variant, &set_cookies) {
+            if let Some(overruled) = sticky_watch::overruled(&self.config, variant, &set_cookies) {
                 self.sticky_watch.borrow_mut().warned();
                 log::write(LOG_WARN, format!("Cohort: {overruled}").as_bytes());
             }
@@ -202,8 +200,7 @@ mod adapter {
         // A host that drops debug lines gets no decision log, and no
         // request pays for reporting its reason ([`Config::reports_reason`]).
         config.log_decisions = config.log_decisions && log::enabled(LOG_DEBUG);
-        let config: &'static Config = Box::leak(Box::new(config));
-        if let Some(path) = Quick::new(config) {
+        if let Some(path) = Quick::new(&config) {
             QUICK.with(|quick| {
                 // `_start` runs once per instance: the slot is always empty here.
                 let _ = quick.set(path);

@@ -105,14 +105,6 @@ impl Quick {
             *end = u8::try_from(next).ok()?;
             used = next;
         }
-        // Unused variant slots end where the last name does: empty.
-        for end in quick
-            .ends
-            .iter_mut()
-            .skip(FIRST_VARIANT + config.variants.len())
-        {
-            *end = u8::try_from(used).ok()?;
-        }
         for (i, variant) in config.variants.iter().enumerate() {
             let keeps = match variant.state {
                 State::Disabled => false,
